@@ -1,0 +1,163 @@
+# presignd build.
+#
+#   make            build/presignd
+#   make test       install what is missing, build, run every test
+#   make run        local S3 + presignd on etc/presignd.dev.yaml, foreground
+#   make bench      benchmarks (prints figures, asserts nothing)
+#   make install    PREFIX=/usr/local DESTDIR=...
+#   make dist       build/presignd-VERSION.tar.gz (binary tarball for user-data)
+#
+# Sources are picked up by wildcard: common/*.c becomes build/libpresignd.a,
+# daemon/*.c links against it into build/presignd, tests/unit/test_*.c each
+# become a cmocka binary. BUILD=build/asan gives the sanitizer flavour.
+
+VERSION   := 1.0.0
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+BINDIR    ?= $(PREFIX)/sbin
+SYSCONFDIR ?= /etc
+UNITDIR   ?= /lib/systemd/system
+MANDIR    ?= $(PREFIX)/share/man
+
+CC        ?= cc
+BUILD     ?= build
+SANITIZE  ?=
+PYTHON    ?= /usr/bin/python3
+
+PKGS      := libevent libcurl libcrypto yaml-0.1 json-c uuid expat
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)
+CMOCKA_LIBS   := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+WARN      := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
+             -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral
+CFLAGS    ?= -O2 -g
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -DPRESIGND_VERSION='"$(VERSION)"' \
+              $(WARN) $(CFLAGS) $(SANITIZE) -Icommon -Idaemon $(PKG_CFLAGS)
+ALL_LDFLAGS := $(SANITIZE) $(LDFLAGS)
+LIBS      := $(PKG_LIBS) -lm
+
+ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+COMMON_SRC := $(wildcard common/*.c)
+DAEMON_SRC := $(wildcard daemon/*.c)
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+
+COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
+DAEMON_OBJ := $(DAEMON_SRC:%.c=$(BUILD)/obj/%.o)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+LIB        := $(BUILD)/libpresignd.a
+
+.PHONY: all test unit unit-asan asan integration run bench install uninstall \
+        dist clean bootstrap check-config lint fuzz tools
+
+all: $(BUILD)/presignd
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/presignd: $(DAEMON_OBJ) $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(DAEMON_OBJ) $(LIB) $(LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CMOCKA_CFLAGS) -Itests/unit -o $@ $< $(LIB) $(ALL_LDFLAGS) $(LIBS) $(CMOCKA_LIBS)
+
+# Small helper programs the tests and benchmarks drive (not installed).
+TOOL_SRC := $(wildcard tests/tools/*.c)
+TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
+$(BUILD)/tools/%: tests/tools/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(ALL_LDFLAGS) $(LIBS)
+tools: $(TOOL_BIN)
+
+-include $(COMMON_OBJ:.o=.d) $(DAEMON_OBJ:.o=.d)
+
+bootstrap:
+	@scripts/bootstrap
+
+# Unit tests: each binary prints cmocka's summary; the vectors file for SigV4
+# is produced by botocore at test time so the comparison is always live.
+unit: $(UNIT_BIN) tools
+	@mkdir -p $(BUILD)/tests
+	$(PYTHON) tests/unit/sigv4_vectors.py > $(BUILD)/tests/sigv4_vectors.tsv
+	@set -e; for t in $(UNIT_BIN); do \
+	  echo "== $$t"; \
+	  PRESIGND_SRCDIR=$(CURDIR) SIGV4_VECTORS=$(BUILD)/tests/sigv4_vectors.tsv $$t; \
+	done
+
+unit-asan:
+	$(MAKE) BUILD=build/asan SANITIZE="$(ASAN_FLAGS)" CFLAGS="-O1 -g" unit
+
+asan:
+	$(MAKE) BUILD=build/asan SANITIZE="$(ASAN_FLAGS)" CFLAGS="-O1 -g" all tools
+
+check-config: all
+	$(BUILD)/presignd -t -c etc/presignd.yaml
+	$(BUILD)/presignd -t -c etc/presignd.dev.yaml
+
+integration: all tools asan
+	cd tests/integration && PRESIGND_BIN=$(CURDIR)/$(BUILD)/presignd \
+	  PRESIGND_ASAN_BIN=$(CURDIR)/build/asan/presignd \
+	  PRESIGND_TOOLS=$(CURDIR)/$(BUILD)/tools \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) .
+
+test: bootstrap
+	$(MAKE) all
+	$(MAKE) check-config
+	$(MAKE) lint
+	$(MAKE) unit
+	$(MAKE) unit-asan
+	$(MAKE) integration
+
+lint:
+	@if [ -x scripts/lint ]; then scripts/lint; fi
+
+run: bootstrap all
+	scripts/run-local
+
+bench: bootstrap all tools
+	scripts/bench
+
+fuzz:
+	@if [ -x scripts/fuzz ]; then scripts/fuzz; fi
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/presignd \
+	  $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR)/man8
+	install -m 0755 $(BUILD)/presignd $(DESTDIR)$(BINDIR)/presignd
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/presignd/presignd.yaml ]; then \
+	  echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/presignd/presignd.yaml"; \
+	  install -m 0644 etc/presignd.yaml $(DESTDIR)$(SYSCONFDIR)/presignd/presignd.yaml.dist; \
+	else \
+	  install -m 0644 etc/presignd.yaml $(DESTDIR)$(SYSCONFDIR)/presignd/presignd.yaml; \
+	fi
+	sed 's|@BINDIR@|$(BINDIR)|g; s|@SYSCONFDIR@|$(SYSCONFDIR)|g' systemd/presignd.service \
+	  > $(DESTDIR)$(UNITDIR)/presignd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/presignd.service
+	install -m 0644 man/presignd.8 $(DESTDIR)$(MANDIR)/man8/presignd.8
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/presignd $(DESTDIR)$(UNITDIR)/presignd.service \
+	  $(DESTDIR)$(MANDIR)/man8/presignd.8 \
+	  $(DESTDIR)$(SYSCONFDIR)/presignd/presignd.yaml.dist
+	@echo "left $(DESTDIR)$(SYSCONFDIR)/presignd/presignd.yaml in place (your configuration)"
+
+# A tarball laid out as the root of an install with PREFIX=/usr/local; the
+# Terraform user-data unpacks it into / and enables the unit.
+dist: all
+	rm -rf $(BUILD)/dist
+	$(MAKE) install DESTDIR=$(CURDIR)/$(BUILD)/dist PREFIX=/usr/local
+	tar -C $(BUILD)/dist -czf $(BUILD)/presignd-$(VERSION).tar.gz .
+	@echo "$(BUILD)/presignd-$(VERSION).tar.gz"
+
+clean:
+	rm -rf build

@@ -1,0 +1,112 @@
+/*
+ * config.h - presignd's YAML configuration: the validated, immutable struct
+ * every other module reads, and the loader that builds it.
+ *
+ * A struct cfg is built once by cfg_load() and never changed afterwards; a
+ * reload builds a new one and the old one is freed when nobody uses it.
+ * Errors are collected, all of them, as "FILE:LINE:COL: message" lines.
+ */
+#ifndef PRESIGND_CONFIG_H
+#define PRESIGND_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* One parsed listen address ("HOST:PORT" or "[V6]:PORT"). */
+struct cfg_listen {
+    char *text;     /* as written, e.g. "127.0.0.1:8000" or "[::1]:8000" */
+    char *host;     /* "127.0.0.1", "::1", "0.0.0.0", "::", "localhost" */
+    char *port;     /* "8000" */
+};
+
+/* One entry of uploads.allowed_types; ext is stored lower-case, with dot. */
+struct cfg_type {
+    char *ext;      /* ".jpg" */
+    char *type;     /* "image/jpeg" */
+};
+
+enum cfg_log_level { CFG_LOG_DEBUG, CFG_LOG_INFO, CFG_LOG_WARN, CFG_LOG_ERROR };
+
+struct cfg {
+    char *path;                     /* the file it was read from */
+
+    /* server: */
+    struct cfg_listen *listen;      /* at least one */
+    size_t n_listen;
+    int workers;                    /* resolved: "auto" -> online CPUs */
+    bool workers_auto;
+    int shutdown_timeout;           /* seconds, >= 0 */
+    char *user;                     /* NULL: keep the user we run as */
+    char *group;                    /* NULL: user's primary group */
+    char *pid_file;                 /* NULL: none */
+    char *log_file;                 /* NULL: stderr */
+    enum cfg_log_level log_level;   /* default info */
+    char *access_log;               /* NULL: same stream as the log; "off" disables */
+    size_t max_header_size;         /* bytes, default 8192 */
+    size_t max_body_size;           /* bytes, default 16384 */
+    int read_timeout;               /* seconds, default 30 */
+    int write_timeout;              /* seconds, default 30 */
+    int keepalive_timeout;          /* seconds idle before a kept-alive conn closes, default 60 */
+    int max_connections;            /* per worker, default 4096 */
+    struct cfg_listen *metrics_listen; /* NULL: /metrics on the main listeners */
+
+    /* s3: */
+    char *bucket;
+    char *region;                   /* default "us-east-1" */
+    char *endpoint;                 /* NULL: AWS regional endpoint */
+    char *public_endpoint;          /* NULL: same as endpoint; host used in presigned URLs */
+    bool path_style;
+    char *access_key_id;            /* NULL when empty in the file */
+    char *secret_access_key;
+    char *session_token;
+    char *imds_endpoint;            /* default "http://169.254.169.254" */
+    int connect_timeout_ms;         /* default 2000 */
+    int request_timeout_ms;         /* default 10000 */
+    int max_attempts;               /* 1..10, default 3 */
+    int health_cache_ms;            /* default 1000 */
+
+    /* presign: */
+    int expires;                    /* 1..604800, default 600 */
+    int64_t max_file_size;          /* bytes, >= 1, default 52428800 */
+
+    /* uploads: */
+    char *prefix;                   /* default "uploads/", never empty, never starts with '/' */
+    struct cfg_type *types;         /* allowed_types, in file order */
+    size_t n_types;
+    size_t max_filename_bytes;      /* default 200 */
+
+    /* cors: */
+    char **allow_origins;           /* default ["*"] */
+    size_t n_allow_origins;
+    char **allow_headers;           /* default ["Content-Type", "X-Request-Id"] */
+    size_t n_allow_headers;
+    int max_age;                    /* Access-Control-Max-Age seconds, default 600 */
+};
+
+/* All problems found by one cfg_load(), each a full "FILE:LINE:COL: message". */
+struct cfg_errors {
+    char **lines;
+    size_t n;
+};
+
+/*
+ * Read and validate PATH. Returns a new config, or NULL with at least one
+ * line in ERRS (which the caller frees with cfg_errors_free). Never exits.
+ */
+struct cfg *cfg_load(const char *path, struct cfg_errors *errs);
+
+/* Same, from a string already in memory (NAME is used in error lines). */
+struct cfg *cfg_load_string(const char *name, const char *text, size_t len,
+                            struct cfg_errors *errs);
+
+void cfg_free(struct cfg *cfg);
+void cfg_errors_free(struct cfg_errors *errs);
+
+/* Content type for a file name's extension (case-insensitive), or NULL. */
+const char *cfg_type_for_filename(const struct cfg *cfg, const char *filename);
+
+/* True when ORIGIN is allowed by cors.allow_origins ("*" allows all). */
+bool cfg_origin_allowed(const struct cfg *cfg, const char *origin);
+
+#endif

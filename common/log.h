@@ -1,0 +1,43 @@
+/*
+ * log.h - error and lifecycle logging for every presignd process.
+ *
+ * One line per message: "2026-11-28T06:15:55.123Z [info] presignd[1234]: text".
+ * The destination is stderr (systemd's journal) or a file opened in append
+ * mode; log_reopen() reopens the file after rotation (SIGUSR1). Access log
+ * lines are JSON and go through log_access() to their own destination.
+ */
+#ifndef PRESIGND_LOG_H
+#define PRESIGND_LOG_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+enum log_level { LOG_LVL_DEBUG, LOG_LVL_INFO, LOG_LVL_WARN, LOG_LVL_ERROR };
+
+/*
+ * Set destinations. FILE NULL = stderr. ACCESS NULL = same destination as the
+ * log; "off" = no access log. Returns 0, or -1 with ERR filled (the previous
+ * destinations stay in use).
+ */
+int log_configure(const char *file, const char *access, enum log_level level,
+                  char *err, size_t errlen);
+
+/* Reopen file destinations (same paths). Returns 0 or -1 (old fds kept). */
+int log_reopen(void);
+
+/* Name shown before the pid, e.g. "presignd" or "presignd-worker". */
+void log_set_role(const char *role);
+
+void log_msg(enum log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void log_vmsg(enum log_level level, const char *fmt, va_list ap);
+
+/* One access log line; LINE is a complete JSON object without newline. */
+void log_access(const char *line, size_t len);
+
+#define log_debug(...) log_msg(LOG_LVL_DEBUG, __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_LVL_INFO, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOG_LVL_WARN, __VA_ARGS__)
+#define log_error(...) log_msg(LOG_LVL_ERROR, __VA_ARGS__)
+
+#endif

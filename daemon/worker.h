@@ -1,0 +1,25 @@
+/*
+ * worker.h - one worker process: its own event_base, evhttp on the listen
+ * sockets inherited from the master, its own S3 client, and the drain that
+ * lets a reload or a stop finish every in-flight request.
+ */
+#ifndef PRESIGND_WORKER_H
+#define PRESIGND_WORKER_H
+
+struct cfg;
+
+/* Exit codes a worker uses; the master does not respawn WORKER_EXIT_CONFIG. */
+#define WORKER_EXIT_OK      0
+#define WORKER_EXIT_FATAL   1
+#define WORKER_EXIT_CONFIG  78   /* EX_CONFIG: this config cannot run */
+
+/*
+ * Run a worker in the child after fork(). FDS are the listen sockets (already
+ * bound and listening), METRICS_FD the metrics listener or -1. READY_FD is a
+ * pipe end the worker writes one byte to once it serves, then closes.
+ * Returns the process exit code.
+ */
+int worker_main(const struct cfg *cfg, const int *fds, int n_fds, int metrics_fd,
+                unsigned long generation, int ready_fd);
+
+#endif
