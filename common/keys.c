@@ -1,0 +1,336 @@
+/*
+ * keys.c - object key rules (see keys.h): new upload keys from client
+ * filenames, and validation of keys and listing prefixes sent by clients.
+ *
+ * These checks are what keep a client inside uploads.prefix, so they work on
+ * bytes, decode UTF-8 strictly (RFC 3629: no overlongs, no surrogates, nothing
+ * above U+10FFFF) and never "fix up" a client key: a key that is not exactly
+ * acceptable is refused, only filenames for new keys are cleaned.
+ */
+#include "keys.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uuid/uuid.h>
+
+#define KEYS_UUID_LEN 36
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!err || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/*
+ * Decode one UTF-8 character at S (AVAIL bytes available). Returns its length
+ * (1..4) and the code point in *CP, or 0 when the bytes there are not a valid
+ * character.
+ */
+static size_t utf8_decode(const unsigned char *s, size_t avail, uint32_t *cp)
+{
+    unsigned char c = s[0];
+    size_t n;
+    uint32_t v, min;
+
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2; v = c & 0x1F; min = 0x80;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3; v = c & 0x0F; min = 0x800;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4; v = c & 0x07; min = 0x10000;
+    } else {
+        return 0;       /* continuation byte, C0/C1 overlong lead, F5..FF */
+    }
+    if (avail < n)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        v = (v << 6) | (s[i] & 0x3F);
+    }
+    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
+        return 0;
+    *cp = v;
+    return n;
+}
+
+bool keys_utf8_valid(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    uint32_t cp;
+
+    if (!s)
+        return len == 0;
+    while (i < len) {
+        size_t n = utf8_decode(p + i, len - i, &cp);
+        if (n == 0)
+            return false;
+        i += n;
+    }
+    return true;
+}
+
+/* C0, DEL and C1: nothing a filename or key needs, and all of them confuse
+ * logs, terminals and HTTP headers. */
+static bool is_control(uint32_t cp)
+{
+    return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F);
+}
+
+/* ---- filenames */
+
+char *keys_sanitize_filename(const char *filename, size_t max_bytes,
+                             char *err, size_t errlen)
+{
+    const char *base;
+    char *clean, *out;
+    size_t len, o = 0, start, i;
+
+    if (!filename) {
+        set_err(err, errlen, "filename is missing");
+        return NULL;
+    }
+    if (max_bytes == 0) {
+        set_err(err, errlen, "no room for a filename");
+        return NULL;
+    }
+
+    /* Basename: both separators, since clients on Windows send "C:\\x\\a.pdf".
+     * Neither byte can occur inside a multi-byte UTF-8 character, so this
+     * is safe before decoding. */
+    base = filename;
+    for (const char *p = filename; *p; p++)
+        if (*p == '/' || *p == '\\')
+            base = p + 1;
+
+    len = strlen(base);
+    clean = malloc(len + 1);
+    if (!clean) {
+        set_err(err, errlen, "out of memory");
+        return NULL;
+    }
+    for (i = 0; i < len;) {
+        uint32_t cp;
+        size_t n = utf8_decode((const unsigned char *)base + i, len - i, &cp);
+        if (n == 0) {
+            i++;            /* drop the bad byte, resynchronize on the next */
+            continue;
+        }
+        if (!is_control(cp)) {
+            memcpy(clean + o, base + i, n);
+            o += n;
+        }
+        i += n;
+    }
+    clean[o] = '\0';
+
+    /* Leading dots and spaces: no hidden files, no "..", no " x". Done after
+     * dropping control characters so ".\x01." cannot become "..". */
+    for (start = 0; clean[start] == '.' || clean[start] == ' '; start++)
+        ;
+    len = o - start;
+    if (len == 0) {
+        free(clean);
+        set_err(err, errlen, "filename has no usable characters");
+        return NULL;
+    }
+
+    if (len > max_bytes) {
+        const char *s = clean + start;
+        const char *dot = strrchr(s, '.');
+        size_t ext = dot && dot != s ? strlen(dot) : 0;
+        size_t keep;
+
+        /* Keep the extension (it decides the content type and how the file
+         * opens) when it is short next to the room we have; cut the stem. */
+        if (ext == 0 || ext > max_bytes / 2)
+            ext = 0;
+        keep = max_bytes - ext;
+        /* Back up to a character boundary: never cut inside a sequence. */
+        while (keep > 0 && ((unsigned char)s[keep] & 0xC0) == 0x80)
+            keep--;
+        if (keep == 0) {
+            free(clean);
+            set_err(err, errlen, "filename cannot be shortened to %zu bytes",
+                    max_bytes);
+            return NULL;
+        }
+        out = malloc(keep + ext + 1);
+        if (!out) {
+            free(clean);
+            set_err(err, errlen, "out of memory");
+            return NULL;
+        }
+        memcpy(out, s, keep);
+        memcpy(out + keep, dot ? dot : "", ext);
+        out[keep + ext] = '\0';
+        free(clean);
+        return out;
+    }
+
+    if (start > 0)
+        memmove(clean, clean + start, len + 1);
+    return clean;
+}
+
+char *keys_new_upload_key(const char *prefix, const char *filename,
+                          size_t max_filename_bytes, char *err, size_t errlen)
+{
+    uuid_t uu;
+    char uuid_s[KEYS_UUID_LEN + 1];
+    char *name, *key;
+    size_t plen, room, nlen;
+
+    if (!prefix)
+        prefix = "";
+    plen = strlen(prefix);
+    if (plen + KEYS_UUID_LEN + 2 > KEYS_MAX_KEY_BYTES) {
+        set_err(err, errlen, "prefix leaves no room for a key");
+        return NULL;
+    }
+    /* The whole key must fit S3's 1024 bytes, whatever the configured
+     * filename limit says. */
+    room = KEYS_MAX_KEY_BYTES - plen - KEYS_UUID_LEN - 1;
+    if (max_filename_bytes == 0 || max_filename_bytes > room)
+        max_filename_bytes = room;
+
+    name = keys_sanitize_filename(filename, max_filename_bytes, err, errlen);
+    if (!name)
+        return NULL;
+
+    uuid_generate_random(uu);
+    uuid_unparse_lower(uu, uuid_s);
+
+    nlen = strlen(name);
+    key = malloc(plen + KEYS_UUID_LEN + 1 + nlen + 1);
+    if (!key) {
+        free(name);
+        set_err(err, errlen, "out of memory");
+        return NULL;
+    }
+    memcpy(key, prefix, plen);
+    memcpy(key + plen, uuid_s, KEYS_UUID_LEN);
+    key[plen + KEYS_UUID_LEN] = '-';
+    memcpy(key + plen + KEYS_UUID_LEN + 1, name, nlen + 1);
+    free(name);
+
+    /* A key we hand out must be one we accept back (download, delete); this
+     * also catches a configured prefix that breaks the rules. */
+    if (!keys_valid(key, prefix, err, errlen)) {
+        free(key);
+        return NULL;
+    }
+    return key;
+}
+
+/* ---- client-supplied keys and prefixes */
+
+/*
+ * Shared character and segment rules. ALLOW_TRAILING_SLASH lets the last
+ * segment be empty (a listing prefix "uploads/2024/").
+ */
+static bool check_chars_and_segments(const char *s, size_t len,
+                                     bool allow_trailing_slash,
+                                     char *err, size_t errlen)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0, seg = 0;
+
+    while (i < len) {
+        uint32_t cp;
+        size_t n = utf8_decode(p + i, len - i, &cp);
+        if (n == 0) {
+            set_err(err, errlen, "not valid UTF-8");
+            return false;
+        }
+        if (is_control(cp)) {
+            set_err(err, errlen, "contains a control character");
+            return false;
+        }
+        i += n;
+    }
+
+    for (i = 0; i <= len; i++) {
+        if (i < len && s[i] != '/')
+            continue;
+        size_t slen = i - seg;
+        if (slen == 0 && !(allow_trailing_slash && i == len && len > 0)) {
+            set_err(err, errlen, "contains an empty path segment");
+            return false;
+        }
+        if ((slen == 1 && s[seg] == '.') ||
+            (slen == 2 && s[seg] == '.' && s[seg + 1] == '.')) {
+            set_err(err, errlen, "contains a '.' or '..' segment");
+            return false;
+        }
+        seg = i + 1;
+    }
+    return true;
+}
+
+bool keys_valid(const char *key, const char *prefix, char *err, size_t errlen)
+{
+    size_t len, plen;
+
+    if (!prefix)
+        prefix = "";
+    if (!key || !*key) {
+        set_err(err, errlen, "key is empty");
+        return false;
+    }
+    len = strlen(key);
+    plen = strlen(prefix);
+    if (len > KEYS_MAX_KEY_BYTES) {
+        set_err(err, errlen, "key is longer than %d bytes", KEYS_MAX_KEY_BYTES);
+        return false;
+    }
+    if (len <= plen || memcmp(key, prefix, plen) != 0) {
+        set_err(err, errlen, "key is outside the prefix %s", prefix);
+        return false;
+    }
+    return check_chars_and_segments(key, len, false, err, errlen);
+}
+
+bool keys_valid_list_prefix(const char *list_prefix, const char *prefix,
+                            char *err, size_t errlen)
+{
+    size_t len, plen;
+
+    if (!prefix)
+        prefix = "";
+    if (!list_prefix) {
+        set_err(err, errlen, "prefix is missing");
+        return false;
+    }
+    len = strlen(list_prefix);
+    plen = strlen(prefix);
+    if (len > KEYS_MAX_KEY_BYTES) {
+        set_err(err, errlen, "prefix is longer than %d bytes",
+                KEYS_MAX_KEY_BYTES);
+        return false;
+    }
+    if (len < plen || memcmp(list_prefix, prefix, plen) != 0) {
+        set_err(err, errlen, "prefix must start with %s", prefix);
+        return false;
+    }
+    if (len == 0)
+        return true;    /* equal to an empty configured prefix */
+    return check_chars_and_segments(list_prefix, len, true, err, errlen);
+}
