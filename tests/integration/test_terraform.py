@@ -1,0 +1,854 @@
+"""Static checks of the deployment files: terraform/, aws/ and scripts/setup-aws.
+
+Nothing here talks to AWS. The Terraform is formatted-checked with
+`terraform fmt`, parsed with npm's @cdktf/hcl2json (tests/node_modules) and
+its security properties asserted on the parsed tree: least-privilege IAM,
+IMDSv2, a private encrypted bucket, instances reachable only from the load
+balancer. The hand-setup files in aws/ must say the same as the Terraform,
+and scripts/setup-aws must apply exactly them.
+"""
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TF_DIR = ROOT / "terraform"
+AWS_DIR = ROOT / "aws"
+SETUP_AWS = ROOT / "scripts" / "setup-aws"
+TESTS_DIR = ROOT / "tests"
+
+# Terraform reads ~/.terraformrc; point it at nothing so the user's settings
+# (or their absence, which makes it warn) do not matter.
+TF_ENV = dict(os.environ, TF_CLI_CONFIG_FILE="/dev/null", CHECKPOINT_DISABLE="1",
+              TF_IN_AUTOMATION="1")
+
+# How the Terraform spells the bucket and prefix, and how aws/*.json does.
+TF_TO_PLACEHOLDER = {
+    "${local.bucket_arn}": "arn:aws:s3:::${BUCKET}",
+    "${var.upload_prefix}": "${PREFIX}",
+}
+
+HCL2JSON_JS = r"""
+const { parse } = require("@cdktf/hcl2json");
+const fs = require("fs");
+const path = require("path");
+(async () => {
+  const dir = process.argv[1];
+  const out = {};
+  for (const f of fs.readdirSync(dir).filter((f) => f.endsWith(".tf")).sort()) {
+    out[f] = await parse(f, fs.readFileSync(path.join(dir, f), "utf8"));
+  }
+  process.stdout.write(JSON.stringify(out));
+})().catch((e) => { console.error(String(e)); process.exit(1); });
+"""
+
+
+def terraform_bin():
+    return shutil.which("terraform")
+
+
+# ---------------------------------------------------------------------------
+# parsing
+
+
+@pytest.fixture(scope="module")
+def tf_files():
+    """{file name: hcl2json tree} for every terraform/*.tf."""
+    if not (TESTS_DIR / "node_modules" / "@cdktf" / "hcl2json").is_dir():
+        pytest.fail("tests/node_modules/@cdktf/hcl2json is missing: run scripts/bootstrap "
+                    "(npm ci in tests/)")
+    out = subprocess.run(["node", "-e", HCL2JSON_JS, str(TF_DIR)], cwd=TESTS_DIR,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, f"hcl2json failed: {out.stderr}"
+    files = json.loads(out.stdout)
+    assert set(files) >= {"variables.tf", "versions.tf", "s3.tf", "iam.tf", "ec2.tf",
+                          "outputs.tf"}, sorted(files)
+    return files
+
+
+@pytest.fixture(scope="module")
+def tf(tf_files):
+    """All files merged: {"resource": {type: {name: body}}, "data": ..., ...}."""
+    merged = {}
+    for tree in tf_files.values():
+        for kind, by_type in tree.items():
+            if kind in ("resource", "data"):
+                for rtype, by_name in by_type.items():
+                    for name, bodies in by_name.items():
+                        assert len(bodies) == 1
+                        slot = merged.setdefault(kind, {}).setdefault(rtype, {})
+                        assert name not in slot, f"duplicate {kind} {rtype}.{name}"
+                        slot[name] = bodies[0]
+            elif kind in ("variable", "output"):
+                for name, bodies in by_type.items():
+                    merged.setdefault(kind, {})[name] = bodies[0]
+            elif kind == "locals":
+                for block in by_type:
+                    merged.setdefault("locals", {}).update(block)
+            else:
+                merged.setdefault(kind, []).extend(by_type)
+    return merged
+
+
+def resources(tf, rtype):
+    return tf.get("resource", {}).get(rtype, {})
+
+
+def one(blocks):
+    """A nested block that must appear exactly once."""
+    assert isinstance(blocks, list) and len(blocks) == 1, blocks
+    return blocks[0]
+
+
+def resolve(tf, value):
+    """Replace a whole-value "${local.NAME}" by the local's own value."""
+    while isinstance(value, str):
+        m = re.fullmatch(r"\$\{local\.([A-Za-z0-9_]+)\}", value)
+        if not m:
+            break
+        value = tf["locals"][m.group(1)]
+    return value
+
+
+def to_placeholders(s):
+    for tf_form, placeholder in TF_TO_PLACEHOLDER.items():
+        s = s.replace(tf_form, placeholder)
+    return s
+
+
+def all_strings(node):
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for k, v in node.items():
+            yield k
+            yield from all_strings(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from all_strings(v)
+
+
+def as_list(v):
+    return v if isinstance(v, list) else [v]
+
+
+def tf_statements(doc):
+    return doc.get("statement", [])
+
+
+def normalize_tf_statement(st):
+    conds = frozenset(
+        (c["test"], c["variable"], frozenset(to_placeholders(v) for v in c["values"]))
+        for c in st.get("condition", []))
+    return (st.get("sid"), st.get("effect", "Allow"), frozenset(st["actions"]),
+            frozenset(to_placeholders(r) for r in st["resources"]), conds)
+
+
+def normalize_json_statement(st):
+    conds = frozenset(
+        (op, key, frozenset(as_list(vals)))
+        for op, by_key in st.get("Condition", {}).items()
+        for key, vals in by_key.items())
+    return (st.get("Sid"), st["Effect"], frozenset(as_list(st["Action"])),
+            frozenset(as_list(st["Resource"])), conds)
+
+
+# ---------------------------------------------------------------------------
+# terraform fmt
+
+
+def test_terraform_fmt():
+    tf_bin = terraform_bin()
+    if not tf_bin:
+        pytest.skip("terraform is not installed (it is not packaged by Debian); "
+                    "the HCL is still parsed and checked by the other tests")
+    out = subprocess.run([tf_bin, "fmt", "-check", "-recursive", "-diff", str(TF_DIR)],
+                         capture_output=True, text=True, env=TF_ENV, timeout=120)
+    assert out.returncode == 0, f"terraform fmt would change:\n{out.stdout}{out.stderr}"
+
+
+def test_provider_pinned(tf_files):
+    tfblock = one(tf_files["versions.tf"]["terraform"])
+    aws = one(tfblock["required_providers"])["aws"]
+    assert aws["source"] == "hashicorp/aws"
+    assert aws["version"].startswith("~> 5")
+
+
+# ---------------------------------------------------------------------------
+# IAM
+
+
+def test_no_s3_wildcard_anywhere(tf):
+    for s in all_strings(tf):
+        assert "s3:*" not in s, f"s3:* found: {s!r}"
+    policy = (AWS_DIR / "iam-policy.json").read_text()
+    assert "s3:*" not in policy
+
+
+def test_no_s3_action_on_star_resource(tf):
+    docs = tf.get("data", {}).get("aws_iam_policy_document", {})
+    assert docs, "IAM policies are expected as aws_iam_policy_document data sources"
+    for name, doc in docs.items():
+        for st in tf_statements(doc):
+            actions = st.get("actions", [])
+            assert "*" not in actions, f"{name}: action *"
+            assert not st.get("not_actions") and not st.get("not_resources"), name
+            if any(a.startswith("s3:") for a in actions):
+                res = st.get("resources", [])
+                assert res, f"{name}: S3 statement without resources"
+                for r in res:
+                    assert r != "*" and not r.startswith("arn:aws:s3:::*"), (name, r)
+    # And nothing writes policies as raw JSON strings that this check would miss.
+    for rtype in ("aws_iam_role_policy", "aws_iam_policy"):
+        for name, body in resources(tf, rtype).items():
+            assert re.fullmatch(r"\$\{data\.aws_iam_policy_document\.[a-z_]+(\[0\])?\.json\}",
+                                body["policy"]), (rtype, name, body["policy"])
+
+
+def test_presignd_policy_matches_aws_json(tf):
+    doc = tf["data"]["aws_iam_policy_document"]["presignd"]
+    tf_set = {normalize_tf_statement(st) for st in tf_statements(doc)}
+    hand = json.loads((AWS_DIR / "iam-policy.json").read_text())
+    assert hand["Version"] == "2012-10-17"
+    json_set = {normalize_json_statement(st) for st in hand["Statement"]}
+    assert tf_set == json_set, f"\nterraform: {sorted(map(str, tf_set))}\naws/: {sorted(map(str, json_set))}"
+
+
+def test_presignd_policy_is_least_privilege(tf):
+    doc = tf["data"]["aws_iam_policy_document"]["presignd"]
+    allowed = {}
+    for st in tf_statements(doc):
+        assert st.get("effect", "Allow") == "Allow"
+        for a in st["actions"]:
+            allowed.setdefault(a, []).append(st)
+    assert set(allowed) == {"s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:ListBucket"}
+    assert tf["locals"]["bucket_arn"] == \
+        "arn:${data.aws_partition.current.partition}:s3:::${var.bucket_name}"
+    for a in ("s3:PutObject", "s3:GetObject", "s3:DeleteObject"):
+        (st,) = allowed[a]
+        assert [to_placeholders(r) for r in st["resources"]] == ["arn:aws:s3:::${BUCKET}/${PREFIX}*"]
+        assert "condition" not in st
+    # ListBucket: on the bucket only; each statement is conditioned on
+    # s3:prefix: either under the prefix, or absent (HeadBucket).
+    conds = set()
+    for st in allowed["s3:ListBucket"]:
+        assert st["actions"] == ["s3:ListBucket"]
+        assert [to_placeholders(r) for r in st["resources"]] == ["arn:aws:s3:::${BUCKET}"]
+        (c,) = st["condition"]
+        assert c["variable"] == "s3:prefix"
+        conds.add((c["test"], tuple(to_placeholders(v) for v in c["values"])))
+    assert conds == {("StringLike", ("${PREFIX}*",)), ("Null", ("true",))}
+
+
+def test_role_trust_and_instance_profile(tf):
+    trust = tf["data"]["aws_iam_policy_document"]["assume_ec2"]
+    (st,) = tf_statements(trust)
+    assert st["actions"] == ["sts:AssumeRole"]
+    principal = one(st["principals"])
+    assert principal["type"] == "Service" and principal["identifiers"] == ["ec2.amazonaws.com"]
+    role = resources(tf, "aws_iam_role")["presignd"]
+    assert role["assume_role_policy"] == "${data.aws_iam_policy_document.assume_ec2.json}"
+    hand = json.loads((AWS_DIR / "trust-policy.json").read_text())
+    (hst,) = hand["Statement"]
+    assert hst["Principal"] == {"Service": "ec2.amazonaws.com"}
+    assert hst["Action"] == "sts:AssumeRole" and hst["Effect"] == "Allow"
+    profile = resources(tf, "aws_iam_instance_profile")["presignd"]
+    assert profile["role"] == "${aws_iam_role.presignd.name}"
+
+
+def test_tarball_policy_reads_one_object(tf):
+    doc = tf["data"]["aws_iam_policy_document"]["tarball"]
+    (st,) = tf_statements(doc)
+    assert st["actions"] == ["s3:GetObject"]
+    assert st["resources"] == ["${local.tarball_arn}"]
+    arn = tf["locals"]["tarball_arn"]
+    assert "trimprefix(var.presignd_tarball_url" in arn and ":s3:::" in arn
+
+
+# ---------------------------------------------------------------------------
+# S3
+
+
+def test_bucket_public_access_blocked(tf):
+    pab = resources(tf, "aws_s3_bucket_public_access_block")["files"]
+    for k in ("block_public_acls", "block_public_policy", "ignore_public_acls",
+              "restrict_public_buckets"):
+        assert pab[k] is True, k
+    hand = json.loads((AWS_DIR / "public-access-block.json").read_text())
+    assert hand == {"BlockPublicAcls": True, "IgnorePublicAcls": True,
+                    "BlockPublicPolicy": True, "RestrictPublicBuckets": True}
+    own = resources(tf, "aws_s3_bucket_ownership_controls")["files"]
+    assert one(own["rule"])["object_ownership"] == "BucketOwnerEnforced"
+
+
+def test_bucket_encrypted(tf):
+    enc = resources(tf, "aws_s3_bucket_server_side_encryption_configuration")["files"]
+    by_default = one(one(enc["rule"])["apply_server_side_encryption_by_default"])
+    algo = by_default["sse_algorithm"]
+    assert "AES256" in algo and "aws:kms" in algo, algo
+    hand = json.loads((AWS_DIR / "bucket-encryption.json").read_text())
+    assert hand["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+
+
+def test_bucket_versioning_optional(tf):
+    ver = resources(tf, "aws_s3_bucket_versioning")["files"]
+    assert ver["count"] == "${var.bucket_versioning ? 1 : 0}"
+    assert one(ver["versioning_configuration"])["status"] == "Enabled"
+
+
+def test_bucket_cors_matches_aws_json(tf):
+    cors = resources(tf, "aws_s3_bucket_cors_configuration")["files"]
+    rule = one(cors["cors_rule"])
+    assert rule["expose_headers"] == ["ETag"]
+    assert set(rule["allowed_methods"]) == {"PUT", "GET", "HEAD"}
+    assert "Content-Type" in rule["allowed_headers"]
+    assert rule["allowed_origins"] == "${var.cors_allowed_origins}"
+    hand = one(json.loads((AWS_DIR / "bucket-cors.json").read_text())["CORSRules"])
+    assert hand["AllowedMethods"] == rule["allowed_methods"]
+    assert hand["AllowedHeaders"] == rule["allowed_headers"]
+    assert hand["ExposeHeaders"] == rule["expose_headers"]
+    assert hand["AllowedOrigins"] == ["${ORIGIN}"]
+    default_max_age = tf["variable"]["cors_max_age_seconds"]["default"]
+    assert rule["max_age_seconds"] == "${var.cors_max_age_seconds}"
+    assert hand["MaxAgeSeconds"] == default_max_age
+
+
+# ---------------------------------------------------------------------------
+# EC2
+
+
+def test_launch_template_requires_imdsv2(tf):
+    lt = resources(tf, "aws_launch_template")["presignd"]
+    md = one(lt["metadata_options"])
+    assert md["http_tokens"] == "required"
+    assert md["http_put_response_hop_limit"] == 1
+    assert md["http_endpoint"] == "enabled"
+    assert one(lt["iam_instance_profile"])["arn"] == "${aws_iam_instance_profile.presignd.arn}"
+    nic = one(lt["network_interfaces"])
+    assert nic["security_groups"] == ["${aws_security_group.instance.id}"]
+    ebs = one(one(lt["block_device_mappings"])["ebs"])
+    assert ebs["encrypted"] is True
+    assert "templates/user-data.sh.tftpl" in lt["user_data"]
+
+
+def test_instances_reachable_only_from_alb(tf):
+    api_port = tf["locals"]["api_port"]
+    assert api_port == 8000
+    # No inline rules and no legacy rule resources that could add a way in.
+    for name, sg in resources(tf, "aws_security_group").items():
+        assert "ingress" not in sg and "egress" not in sg, name
+    assert not resources(tf, "aws_security_group_rule")
+    instance_rules = {n: r for n, r in resources(tf, "aws_vpc_security_group_ingress_rule").items()
+                      if r["security_group_id"] == "${aws_security_group.instance.id}"}
+    assert instance_rules, "no ingress rule on the instance security group"
+    api_rules = []
+    for name, r in instance_rules.items():
+        assert "cidr_ipv4" not in r and "cidr_ipv6" not in r and "prefix_list_id" not in r, name
+        assert "referenced_security_group_id" in r, name
+        if resolve(tf, r["from_port"]) == api_port or resolve(tf, r["to_port"]) == api_port:
+            api_rules.append(r)
+        else:
+            # The only other way in: the metrics port, from named groups.
+            assert r["from_port"] == r["to_port"] == "${var.metrics_port}", name
+    (api,) = api_rules
+    assert resolve(tf, api["from_port"]) == resolve(tf, api["to_port"]) == 8000
+    assert api["referenced_security_group_id"] == "${aws_security_group.alb.id}"
+    assert api["ip_protocol"] == "tcp"
+    # The ALB accepts 80/443 from var.allowed_cidrs only.
+    for name, r in resources(tf, "aws_vpc_security_group_ingress_rule").items():
+        if r["security_group_id"] == "${aws_security_group.alb.id}":
+            assert r["from_port"] in (80, 443) and r["to_port"] == r["from_port"], name
+            assert r["for_each"].find("var.allowed_cidrs") >= 0, name
+
+
+def test_target_group_checks_health(tf):
+    tg = resources(tf, "aws_lb_target_group")["presignd"]
+    assert resolve(tf, tg["port"]) == 8000
+    assert tg["protocol"] == "HTTP"
+    hc = one(tg["health_check"])
+    assert hc["path"] == "/health"
+    assert hc["matcher"] == "200"
+    assert hc.get("enabled", True) is True
+
+
+def test_load_balancer_and_listeners(tf):
+    lb = resources(tf, "aws_lb")["presignd"]
+    assert lb["load_balancer_type"] == "application"
+    assert lb["subnets"] == "${var.subnet_ids}"
+    assert lb["security_groups"] == ["${aws_security_group.alb.id}"]
+    listeners = resources(tf, "aws_lb_listener")
+    assert listeners["http"]["port"] == 80 and listeners["http"]["protocol"] == "HTTP"
+    https = listeners["https"]
+    assert https["port"] == 443 and https["protocol"] == "HTTPS"
+    assert "var.certificate_arn" in https["certificate_arn"]
+    assert "local.https" in https["count"]
+    assert tf["locals"]["https"] == '${var.certificate_arn != ""}'
+    # /metrics is answered by the load balancer itself, never forwarded.
+    rule = resources(tf, "aws_lb_listener_rule")["hide_metrics"]
+    assert one(rule["action"])["type"] == "fixed-response"
+    assert "/metrics" in one(one(rule["condition"])["path_pattern"])["values"]
+
+
+def test_autoscaling_group(tf):
+    asg = resources(tf, "aws_autoscaling_group")["presignd"]
+    assert asg["vpc_zone_identifier"] == "${local.instance_subnets}"
+    assert "var.subnet_ids" in tf["locals"]["instance_subnets"]
+    assert asg["target_group_arns"] == ["${aws_lb_target_group.presignd.arn}"]
+    assert asg["health_check_type"] == "ELB"
+    lt = one(asg["launch_template"])
+    assert lt["id"] == "${aws_launch_template.presignd.id}"
+    assert asg["min_size"] == "${var.min_size}" and asg["max_size"] == "${var.max_size}"
+
+
+# ---------------------------------------------------------------------------
+# variables and outputs
+
+
+KEY_VALIDATED = {
+    "region", "name", "bucket_name", "upload_prefix", "cors_allowed_origins",
+    "instance_type", "vpc_id", "subnet_ids", "min_size", "max_size", "desired_capacity",
+    "presignd_tarball_url", "presign_expires", "max_file_size", "allowed_types",
+    "certificate_arn", "allowed_cidrs",
+}
+
+
+def test_variables_described_and_validated(tf):
+    variables = tf["variable"]
+    missing = KEY_VALIDATED - set(variables)
+    assert not missing, f"variables missing: {missing}"
+    for name, v in variables.items():
+        assert isinstance(v.get("description"), str) and len(v["description"]) > 15, name
+        assert "type" in v, f"{name} has no type"
+    for name in KEY_VALIDATED:
+        vals = variables[name].get("validation", [])
+        assert vals, f"{name} has no validation"
+        for val in vals:
+            assert f"var.{name}" in val["condition"], (name, val["condition"])
+            assert val["error_message"].endswith("."), name
+    assert 'endswith(var.upload_prefix, "/")' in variables["upload_prefix"]["validation"][0]["condition"]
+    assert "length(var.cors_allowed_origins) > 0" in variables["cors_allowed_origins"]["validation"][0]["condition"]
+    assert "length(var.subnet_ids) >= 2" in variables["subnet_ids"]["validation"][0]["condition"]
+    cond = variables["presign_expires"]["validation"][0]["condition"]
+    assert ">= 1" in cond and "<= 604800" in cond
+
+
+def test_outputs(tf):
+    outputs = tf["output"]
+    for name in ("api_url", "bucket_name", "instance_role_arn", "autoscaling_group_name"):
+        assert name in outputs, name
+    for name, o in outputs.items():
+        assert o.get("description"), name
+    assert "aws_lb.presignd.dns_name" in outputs["api_url"]["value"]
+
+
+# ---------------------------------------------------------------------------
+# user-data and the presignd.yaml it writes, rendered by Terraform itself
+
+
+def tf_render(expr, workdir):
+    """Evaluate EXPR with `terraform console` in WORKDIR (no providers needed)."""
+    out = subprocess.run([terraform_bin(), "console", "-no-color"], input=f"jsonencode({expr})\n",
+                         cwd=workdir, capture_output=True, text=True, env=TF_ENV, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return json.loads(json.loads(out.stdout))
+
+
+def hcl_value(v):
+    return json.dumps(v) if not isinstance(v, dict) else \
+        "{" + ", ".join(f"{json.dumps(k)} = {hcl_value(x)}" for k, x in v.items()) + "}"
+
+
+CONFIG_VARS = {
+    "port": 8000, "metrics_port": 9464, "workers": "auto", "shutdown_timeout": 30,
+    "bucket": "files-example", "region": "eu-west-1", "expires": 900,
+    "max_file_size": 10485760, "prefix": "uploads/",
+    "allowed_types": {".pdf": "application/pdf", ".jpg": "image/jpeg"},
+    "cors_origins": ["https://app.example.com", "http://localhost:8001"], "cors_max_age": 3000,
+}
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    if not terraform_bin():
+        pytest.skip("terraform is not installed: cannot render the templates")
+    work = tmp_path_factory.mktemp("tfrender")
+    for f in (TF_DIR / "templates").iterdir():
+        shutil.copy(f, work / f.name)
+    config = tf_render(f'templatefile("presignd.yaml.tftpl", {hcl_value(CONFIG_VARS)})', work)
+    user_data = tf_render(
+        'templatefile("user-data.sh.tftpl", ' + hcl_value({
+            "tarball_url": "s3://artifacts-example/presignd/presignd-1.0.0.tar.gz",
+            "tarball_sha256": "0" * 64, "region": "eu-west-1"})[:-1]
+        + f', "config" = {json.dumps(config)}}})', work)
+    return {"config": config, "user_data": user_data, "dir": work}
+
+
+def test_rendered_config_is_what_the_variables_say(rendered):
+    import yaml
+    cfg = yaml.safe_load(rendered["config"])
+    assert cfg["server"]["listen"] == "0.0.0.0:8000"
+    assert cfg["server"]["metrics_listen"] == "0.0.0.0:9464"
+    assert cfg["s3"] == {"bucket": "files-example", "region": "eu-west-1"}
+    assert cfg["presign"] == {"expires": 900, "max_file_size": 10485760}
+    assert cfg["uploads"]["prefix"] == "uploads/"
+    assert cfg["uploads"]["allowed_types"] == CONFIG_VARS["allowed_types"]
+    assert cfg["cors"]["allow_origins"] == CONFIG_VARS["cors_origins"]
+
+
+def test_rendered_config_passes_presignd_check(rendered, tmp_path):
+    binary = os.environ.get("PRESIGND_BIN") or str(ROOT / "build" / "presignd")
+    if not os.access(binary, os.X_OK):
+        pytest.skip(f"no presignd binary at {binary} (run make)")
+    path = tmp_path / "presignd.yaml"
+    path.write_text(rendered["config"])
+    out = subprocess.run([binary, "-t", "-c", str(path)], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "test is successful" in out.stdout + out.stderr
+
+
+def test_rendered_user_data(rendered, tmp_path):
+    script = rendered["user_data"]
+    assert script.startswith("#!/bin/bash\n")
+    path = tmp_path / "user-data.sh"
+    path.write_text(script)
+    out = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    if shutil.which("shellcheck"):
+        out = subprocess.run(["shellcheck", "-s", "bash", str(path)], capture_output=True, text=True)
+        assert out.returncode == 0, out.stdout
+    for lib in ("libevent-2.1-7", "libcurl4", "libyaml-0-2", "libjson-c5", "libuuid1", "libexpat1"):
+        assert re.search(rf"apt-get install [^\n]*(\\\n[^\n]*)*\b{re.escape(lib)}\b", script), lib
+    # /lib is a symlink on merged-/usr systems; a plain tar -x would replace it.
+    assert re.search(r"tar --keep-directory-symlink [^\n]*-xzf \"\$tarball\" -C /", script)
+    assert 'sha256sum -c' in script
+    assert "X-aws-ec2-metadata-token" in script  # IMDSv2 for the s3:// tarball
+    assert "systemctl daemon-reload" in script
+    assert "systemctl enable --now presignd" in script
+    assert '"$presignd" -t -c "$CONFIG"' in script
+    # The config is written verbatim (quoted heredoc: no shell expansion).
+    assert "<<'PRESIGND_CONFIG_EOF'\n" + rendered["config"] + "\nPRESIGND_CONFIG_EOF" in script
+
+
+def test_user_data_installs_a_make_dist_tarball(rendered, tmp_path):
+    """Run the install step of the user-data on a `make dist`-shaped tarball
+    into a fake merged-/usr root: the /lib symlink must survive."""
+    script = rendered["user_data"]
+    m = re.search(r"^(tar --keep-directory-symlink [^\n]*)$", script, re.M)
+    cmd = m.group(1).replace('"$tarball"', '"$1"').replace("-C /", '-C "$2"')
+    src, root = tmp_path / "src", tmp_path / "root"
+    (src / "lib/systemd/system").mkdir(parents=True)
+    (src / "lib/systemd/system/presignd.service").write_text("[Service]\n")
+    (src / "usr/local/sbin").mkdir(parents=True)
+    (src / "usr/local/sbin/presignd").write_text("#!/bin/sh\n")
+    (root / "usr/lib").mkdir(parents=True)
+    (root / "lib").symlink_to("usr/lib")
+    tarball = tmp_path / "presignd.tar.gz"
+    subprocess.run(["tar", "-C", str(src), "-czf", str(tarball), "."], check=True)
+    subprocess.run(["bash", "-c", cmd, "install", str(tarball), str(root)], check=True)
+    assert (root / "lib").is_symlink()
+    assert (root / "usr/lib/systemd/system/presignd.service").is_file()
+    assert (root / "usr/local/sbin/presignd").is_file()
+
+
+class FakeIMDS:
+    """The instance metadata service as IMDSv2 answers it: a PUT for a token,
+    then role name and credentials only with that token."""
+
+    def __init__(self, creds):
+        import http.server
+        import threading
+        outer = self
+        self.creds = creds
+        self.token = "imds-token-" + os.urandom(4).hex()
+        self.requests = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def reply(self, code, body):
+                data = body.encode()
+                self.send_response(code)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_PUT(self):
+                outer.requests.append(("PUT", self.path))
+                if self.path == "/latest/api/token" and \
+                        self.headers.get("X-aws-ec2-metadata-token-ttl-seconds"):
+                    self.reply(200, outer.token)
+                else:
+                    self.reply(400, "")
+
+            def do_GET(self):
+                outer.requests.append(("GET", self.path))
+                if self.headers.get("X-aws-ec2-metadata-token") != outer.token:
+                    self.reply(401, "")  # IMDSv2 only
+                elif self.path == "/latest/meta-data/iam/security-credentials/":
+                    self.reply(200, "presignd-instance")
+                elif self.path == "/latest/meta-data/iam/security-credentials/presignd-instance":
+                    self.reply(200, json.dumps(outer.creds))
+                else:
+                    self.reply(404, "")
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_user_data_fetches_s3_tarball_with_role_credentials(rendered, s3, tmp_path):
+    """The user-data's fetch_tarball, run for real: IMDSv2 credentials (from
+    a stand-in metadata service) and curl's SigV4 against the RADOS Gateway,
+    which verifies signatures like S3. Only the two AWS addresses are
+    pointed at the local servers."""
+    script = rendered["user_data"]
+    m = re.search(r"^fetch_tarball\(\) \{\n.*?^\}\n", script, re.M | re.S)
+    assert m, "fetch_tarball() not found in the user-data"
+    func = m.group(0)
+    for aws_url in ("http://169.254.169.254", '"https://$bucket.s3.amazonaws.com/"',
+                    '"https://$bucket.s3.$bucket_region.amazonaws.com/$key"'):
+        assert aws_url in func, aws_url
+    func = (func.replace("http://169.254.169.254", "$TEST_IMDS")
+            .replace('"https://$bucket.s3.amazonaws.com/"', '"$TEST_S3/$bucket"')
+            .replace('"https://$bucket.s3.$bucket_region.amazonaws.com/$key"',
+                     '"$TEST_S3/$bucket/$key"'))
+    key = "artifacts/%s/presignd-1.0.0.tar.gz" % uuid.uuid4()
+    payload = os.urandom(4096)
+    client = s3.client()
+    client.put_object(Bucket=s3.bucket, Key=key, Body=payload)
+    # Static gateway keys have no session token; the header is then left out.
+    imds = FakeIMDS({"Code": "Success", "Type": "AWS-HMAC", "AccessKeyId": s3.access_key,
+                     "SecretAccessKey": s3.secret_key, "Token": "",
+                     "Expiration": "2099-01-01T00:00:00Z"})
+    out_file = tmp_path / "tarball"
+    try:
+        runner = ("set -euo pipefail\nREGION=%s\n%s\nfetch_tarball \"$1\" \"$2\"\n"
+                  % (s3.region, func))
+        env = dict(os.environ, TEST_IMDS=imds.url, TEST_S3=s3.endpoint)
+        out = subprocess.run(["bash", "-c", runner, "user-data",
+                              "s3://%s/%s" % (s3.bucket, key), str(out_file)],
+                             capture_output=True, text=True, env=env, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert out_file.read_bytes() == payload
+        assert ("PUT", "/latest/api/token") in imds.requests
+        # A wrong secret is refused by the gateway: the signature is checked.
+        imds.creds = dict(imds.creds, SecretAccessKey="not-" + s3.secret_key)
+        out_file.unlink()
+        out = subprocess.run(["bash", "-c", runner, "user-data",
+                              "s3://%s/%s" % (s3.bucket, key), str(out_file)],
+                             capture_output=True, text=True, env=env, timeout=120)
+        assert out.returncode != 0
+        assert "403" in out.stderr
+    finally:
+        imds.close()
+        client.delete_object(Bucket=s3.bucket, Key=key)
+
+
+@pytest.fixture(scope="module")
+def tf_initialized(tmp_path_factory):
+    """A copy of terraform/ (and aws/, which its tests read) after
+    `terraform init` from a local provider mirror. Providers cannot be
+    downloaded here, so this runs only where a mirror exists
+    (TF_PLUGIN_MIRROR, default /opt/tf-plugins)."""
+    mirror = Path(os.environ.get("TF_PLUGIN_MIRROR", "/opt/tf-plugins"))
+    if not terraform_bin():
+        pytest.skip("terraform is not installed")
+    if not (mirror / "registry.terraform.io" / "hashicorp" / "aws").is_dir():
+        pytest.skip(f"no local AWS provider mirror at {mirror} (providers cannot be downloaded here)")
+    base = tmp_path_factory.mktemp("tfinit")
+    rc = base / "terraformrc"
+    rc.write_text('provider_installation {\n  filesystem_mirror {\n'
+                  f'    path = "{mirror}"\n    include = ["registry.terraform.io/hashicorp/*"]\n'
+                  '  }\n  direct {\n    exclude = ["registry.terraform.io/hashicorp/*"]\n  }\n}\n')
+    work = base / "terraform"
+    shutil.copytree(TF_DIR, work, ignore=shutil.ignore_patterns(".terraform", "*.tfstate*",
+                                                                 ".terraform.lock.hcl"))
+    shutil.copytree(AWS_DIR, base / "aws")
+    env = dict(TF_ENV, TF_CLI_CONFIG_FILE=str(rc))
+    init = subprocess.run([terraform_bin(), "init", "-backend=false", "-input=false", "-no-color"],
+                          cwd=work, capture_output=True, text=True, env=env, timeout=300)
+    assert init.returncode == 0, init.stdout + init.stderr
+    return work, env
+
+
+def test_terraform_validate(tf_initialized):
+    work, env = tf_initialized
+    val = subprocess.run([terraform_bin(), "validate", "-no-color"], cwd=work,
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert val.returncode == 0, val.stdout + val.stderr
+
+
+def test_terraform_test_plans(tf_initialized):
+    """terraform/tests/*.tftest.hcl: a plan with the real provider and no
+    AWS account; the provider-rendered policy equals aws/iam-policy.json,
+    and bad variable values are refused."""
+    work, env = tf_initialized
+    out = subprocess.run([terraform_bin(), "test", "-no-color"], cwd=work,
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    m = re.search(r"Success! (\d+) passed, 0 failed", out.stdout)
+    assert m and int(m.group(1)) >= 9, out.stdout
+
+
+# ---------------------------------------------------------------------------
+# scripts/setup-aws
+
+
+def test_setup_aws_is_clean_bash():
+    out = subprocess.run(["bash", "-n", str(SETUP_AWS)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert os.access(SETUP_AWS, os.X_OK)
+    if not shutil.which("shellcheck"):
+        pytest.skip("shellcheck is not installed (apt-get install shellcheck)")
+    out = subprocess.run(["shellcheck", str(SETUP_AWS)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout
+
+
+SETUP_ARGS = ["--bucket", "files-example", "--region", "eu-west-1", "--prefix", "up/loads/",
+              "--origin", "https://app.example.com", "--origin", "http://localhost:8001"]
+
+
+def expected_policy(bucket="files-example", prefix="up/loads/"):
+    text = (AWS_DIR / "iam-policy.json").read_text()
+    return json.loads(text.replace("${BUCKET}", bucket).replace("${PREFIX}", prefix))
+
+
+def expected_cors():
+    cors = json.loads((AWS_DIR / "bucket-cors.json").read_text())
+    cors["CORSRules"][0]["AllowedOrigins"] = ["https://app.example.com", "http://localhost:8001"]
+    return cors
+
+
+def test_setup_aws_dry_run_prints_the_commands():
+    out = subprocess.run([str(SETUP_AWS), *SETUP_ARGS, "--dry-run"], capture_output=True,
+                         text=True, timeout=60, env=dict(os.environ, PATH="/usr/bin:/bin"))
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    commands = [line for line in lines if line.startswith("aws ")]
+    verbs = []
+    for c in commands:
+        words = c.split()
+        service = next(i for i, w in enumerate(words) if w in ("s3api", "iam"))
+        verbs.append(words[service + 1])
+    assert verbs == ["create-bucket", "put-public-access-block", "put-bucket-ownership-controls",
+                     "put-bucket-encryption", "put-bucket-cors",
+                     "put-bucket-lifecycle-configuration", "create-role", "put-role-policy",
+                     "create-instance-profile", "add-role-to-instance-profile"], verbs
+    assert "LocationConstraint=eu-west-1" in out.stdout
+
+    def document(title):
+        start = next(i for i, line in enumerate(lines) if line.startswith(f"# {title}"))
+        body = []
+        for line in lines[start + 1:]:
+            if not line.startswith("#   "):
+                break
+            body.append(line[4:])
+        return json.loads("\n".join(body))
+
+    assert document("role policy") == expected_policy()
+    assert document("bucket CORS") == expected_cors()
+    assert "dry run: nothing was changed" in out.stdout
+
+
+def test_setup_aws_refuses_bad_input():
+    base = ["--bucket", "files-example", "--region", "eu-west-1", "--origin", "https://a.example",
+            "--dry-run"]
+    for extra in (["--prefix", "uploads"], ["--prefix", "up*/"], ["--prefix", "/uploads/"],
+                  ["--origin", "https://a.example/path"]):
+        out = subprocess.run([str(SETUP_AWS), *base, *extra], capture_output=True, text=True)
+        assert out.returncode == 2, (extra, out.stdout)
+        assert out.stdout == ""
+    out = subprocess.run([str(SETUP_AWS), "--bucket", "files-example", "--region", "eu-west-1",
+                          "--dry-run"], capture_output=True, text=True)
+    assert out.returncode == 2 and "--origin" in out.stderr
+
+
+FAKE_AWS = r"""#!/bin/bash
+# Records each call (and the documents it names) as one JSON line; says
+# "not found" to the existence checks, like a fresh account.
+python3 - "$@" <<'EOF' >> "$FAKE_AWS_LOG"
+import json, sys
+args = sys.argv[1:]
+docs = {}
+for a in args:
+    if a.startswith("file://"):
+        docs[a] = json.load(open(a[7:]))
+print(json.dumps({"args": args, "docs": docs}))
+EOF
+case " $* " in
+*" head-bucket "*|*" get-role "*|*" get-instance-profile "*) exit 254 ;;
+esac
+echo '{}'
+"""
+
+
+def test_setup_aws_applies_the_aws_documents(tmp_path):
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    fake = bindir / "aws"
+    fake.write_text(FAKE_AWS)
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    log = tmp_path / "calls.jsonl"
+    env = dict(os.environ, PATH=f"{bindir}:/usr/bin:/bin", FAKE_AWS_LOG=str(log))
+    out = subprocess.run([str(SETUP_AWS), *SETUP_ARGS, "--versioning"], capture_output=True,
+                         text=True, env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+
+    def call(verb):
+        found = [c for c in calls if verb in c["args"]]
+        assert len(found) == 1, (verb, [c["args"] for c in calls])
+        return found[0]
+
+    def doc(c):
+        (d,) = c["docs"].values()
+        return d
+
+    assert doc(call("put-role-policy")) == expected_policy()
+    assert doc(call("put-bucket-cors")) == expected_cors()
+    assert doc(call("put-public-access-block")) == json.loads(
+        (AWS_DIR / "public-access-block.json").read_text())
+    assert doc(call("put-bucket-encryption")) == json.loads(
+        (AWS_DIR / "bucket-encryption.json").read_text())
+    assert doc(call("create-role")) == json.loads((AWS_DIR / "trust-policy.json").read_text())
+    assert "Status=Enabled" in call("put-bucket-versioning")["args"]
+    assert "Rules=[{ObjectOwnership=BucketOwnerEnforced}]" in call(
+        "put-bucket-ownership-controls")["args"]
+    add = call("add-role-to-instance-profile")["args"]
+    assert add[add.index("--role-name") + 1] == "presignd"
+    # Every bucket call names the bucket and the region.
+    for c in calls:
+        if "s3api" in c["args"]:
+            assert c["args"][:3] == ["--region", "eu-west-1", "s3api"], c["args"]
+            assert c["args"][c["args"].index("--bucket") + 1] == "files-example"
+
+
+def test_setup_aws_kms_key(tmp_path):
+    key = "arn:aws:kms:eu-west-1:123456789012:key/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
+    out = subprocess.run([str(SETUP_AWS), *SETUP_ARGS, "--kms-key", key, "--dry-run"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("# bucket encryption"))
+    body = []
+    for line in lines[start + 1:]:
+        if not line.startswith("#   "):
+            break
+        body.append(line[4:])
+    rule = json.loads("\n".join(body))["Rules"][0]
+    assert rule["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms",
+                                                          "KMSMasterKeyID": key}
+    assert rule["BucketKeyEnabled"] is True
