@@ -101,4 +101,15 @@ void s3_presigned_free(struct s3_presigned *p);
 /* Unix time at which the current credentials expire; 0 = never, -1 = none yet. */
 double s3_credentials_expiry(const struct s3_client *c);
 
+/*
+ * Process-wide libcurl initialisation: call once, before any client exists
+ * and before forking workers (curl_global_init is not thread- or fork-safe
+ * to repeat). Returns 0, or -1 with ERR filled.
+ */
+int s3_global_init(char *err, size_t errlen);
+
+/* True while no usable credentials are held and a fetch from instance
+ * metadata is in progress (operations started now wait for it). */
+bool s3_credentials_pending(const struct s3_client *c);
+
 #endif

@@ -1,0 +1,418 @@
+/*
+ * s3xml.c - expat parsers for ListObjectsV2 results and S3 error documents
+ * (see s3xml.h).
+ *
+ * Both documents are flat: a root, some children, and for a listing one more
+ * level under <Contents>. So instead of building a tree the handlers track
+ * the depth and collect the text of the handful of elements we use; anything
+ * else (Owner, StorageClass, CommonPrefixes...) is skipped.
+ */
+#include "s3xml.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <expat.h>
+
+/* S3 keys are at most 1024 bytes and tokens are short; anything far larger
+ * is not an S3 document. */
+#define S3XML_MAX_TEXT 65536
+
+enum field {
+    F_NONE,
+    F_KEY, F_SIZE, F_LAST_MODIFIED, F_ETAG,             /* under <Contents> */
+    F_IS_TRUNCATED, F_NEXT_TOKEN, F_KEY_COUNT,          /* under the root */
+    F_CODE, F_MESSAGE,                                  /* error document */
+};
+
+enum doc { DOC_LIST, DOC_ERROR };
+
+struct ctx {
+    XML_Parser p;
+    enum doc doc;
+    int depth;
+    bool failed;
+    char err[160];
+
+    enum field field;          /* element whose text is being collected */
+    int field_depth;
+    char *text;
+    size_t tlen, tcap;
+
+    /* DOC_LIST */
+    struct s3xml_list *list;
+    size_t cap;
+    bool in_contents;
+    struct s3_object cur;
+    bool cur_has_size;
+
+    /* DOC_ERROR */
+    struct s3xml_error *error;
+};
+
+static void fail(struct ctx *x, const char *msg)
+{
+    if (!x->failed) {
+        x->failed = true;
+        snprintf(x->err, sizeof(x->err), "%s", msg);
+    }
+    XML_StopParser(x->p, XML_FALSE);
+}
+
+/* Element name without a namespace prefix ("s3:Key" -> "Key"). */
+static const char *local_name(const XML_Char *name)
+{
+    const char *colon = strrchr(name, ':');
+    return colon ? colon + 1 : name;
+}
+
+static void begin_text(struct ctx *x, enum field f)
+{
+    x->field = f;
+    x->field_depth = x->depth;
+    x->tlen = 0;
+    if (x->text)
+        x->text[0] = '\0';
+}
+
+/* The collected text as a new string ("" when empty). */
+static char *take_text(struct ctx *x)
+{
+    char *s = strndup(x->text ? x->text : "", x->tlen);
+    if (!s)
+        fail(x, "out of memory");
+    return s;
+}
+
+static void on_text(void *ud, const XML_Char *s, int len)
+{
+    struct ctx *x = ud;
+
+    if (x->failed || x->field == F_NONE || x->depth != x->field_depth || len <= 0)
+        return;
+    if (x->tlen + (size_t)len > S3XML_MAX_TEXT) {
+        fail(x, "element text too long");
+        return;
+    }
+    if (x->tlen + (size_t)len + 1 > x->tcap) {
+        size_t ncap = x->tcap ? x->tcap : 128;
+        while (ncap < x->tlen + (size_t)len + 1)
+            ncap *= 2;
+        char *n = realloc(x->text, ncap);
+        if (!n) {
+            fail(x, "out of memory");
+            return;
+        }
+        x->text = n;
+        x->tcap = ncap;
+    }
+    memcpy(x->text + x->tlen, s, (size_t)len);
+    x->tlen += (size_t)len;
+    x->text[x->tlen] = '\0';
+}
+
+static void on_start(void *ud, const XML_Char *name, const XML_Char **attrs)
+{
+    struct ctx *x = ud;
+    const char *n = local_name(name);
+
+    (void)attrs;
+    if (x->failed)
+        return;
+    x->depth++;
+    if (x->field != F_NONE) {
+        /* Markup inside a text field (<Key><b/></Key>) is not S3's. */
+        fail(x, "unexpected element inside a text element");
+        return;
+    }
+    if (x->depth == 1) {
+        const char *want = x->doc == DOC_LIST ? "ListBucketResult" : "Error";
+        if (strcmp(n, want) != 0) {
+            char msg[120];
+            snprintf(msg, sizeof(msg), "root element is not <%s>", want);
+            fail(x, msg);
+        }
+        return;
+    }
+    if (x->doc == DOC_ERROR) {
+        if (x->depth == 2 && strcmp(n, "Code") == 0)
+            begin_text(x, F_CODE);
+        else if (x->depth == 2 && strcmp(n, "Message") == 0)
+            begin_text(x, F_MESSAGE);
+        return;
+    }
+    if (x->depth == 2) {
+        if (strcmp(n, "Contents") == 0) {
+            x->in_contents = true;
+            memset(&x->cur, 0, sizeof(x->cur));
+            x->cur.size = -1;
+            x->cur_has_size = false;
+        } else if (strcmp(n, "IsTruncated") == 0) {
+            begin_text(x, F_IS_TRUNCATED);
+        } else if (strcmp(n, "NextContinuationToken") == 0) {
+            begin_text(x, F_NEXT_TOKEN);
+        } else if (strcmp(n, "KeyCount") == 0) {
+            begin_text(x, F_KEY_COUNT);
+        }
+    } else if (x->depth == 3 && x->in_contents) {
+        if (strcmp(n, "Key") == 0)
+            begin_text(x, F_KEY);
+        else if (strcmp(n, "Size") == 0)
+            begin_text(x, F_SIZE);
+        else if (strcmp(n, "LastModified") == 0)
+            begin_text(x, F_LAST_MODIFIED);
+        else if (strcmp(n, "ETag") == 0)
+            begin_text(x, F_ETAG);
+    }
+}
+
+static bool parse_nonneg(const char *s, long long *out)
+{
+    char *end;
+
+    if (*s < '0' || *s > '9')
+        return false;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* Replace *SLOT with the collected text (duplicates: last one wins). */
+static void set_text(struct ctx *x, char **slot)
+{
+    char *s = take_text(x);
+    if (!s)
+        return;
+    free(*slot);
+    *slot = s;
+}
+
+static void end_field(struct ctx *x)
+{
+    const char *t = x->text ? x->text : "";
+    long long v;
+
+    switch (x->field) {
+    case F_KEY:
+        set_text(x, &x->cur.key);
+        break;
+    case F_SIZE:
+        if (!parse_nonneg(t, &v)) {
+            fail(x, "invalid <Size>");
+            return;
+        }
+        x->cur.size = v;
+        x->cur_has_size = true;
+        break;
+    case F_LAST_MODIFIED:
+        set_text(x, &x->cur.last_modified);
+        break;
+    case F_ETAG: {
+        /* S3 quotes ETags ("\"9b2c...\""); callers want the bare value. */
+        size_t a = 0, b = x->tlen;
+        if (b >= 2 && t[0] == '"' && t[b - 1] == '"') {
+            a = 1;
+            b--;
+        }
+        char *s = strndup(t + a, b - a);
+        if (!s) {
+            fail(x, "out of memory");
+            return;
+        }
+        free(x->cur.etag);
+        x->cur.etag = s;
+        break;
+    }
+    case F_IS_TRUNCATED:
+        if (strcmp(t, "true") == 0)
+            x->list->truncated = true;
+        else if (strcmp(t, "false") == 0)
+            x->list->truncated = false;
+        else
+            fail(x, "invalid <IsTruncated>");
+        break;
+    case F_NEXT_TOKEN:
+        if (x->tlen > 0)
+            set_text(x, &x->list->next_token);
+        break;
+    case F_KEY_COUNT:
+        if (!parse_nonneg(t, &v) || v > INT_MAX) {
+            fail(x, "invalid <KeyCount>");
+            return;
+        }
+        x->list->key_count = (int)v;
+        break;
+    case F_CODE:
+        set_text(x, &x->error->code);
+        break;
+    case F_MESSAGE:
+        set_text(x, &x->error->message);
+        break;
+    case F_NONE:
+        break;
+    }
+}
+
+static void object_free(struct s3_object *o)
+{
+    free(o->key);
+    free(o->last_modified);
+    free(o->etag);
+    memset(o, 0, sizeof(*o));
+}
+
+static void end_contents(struct ctx *x)
+{
+    struct s3xml_list *l = x->list;
+
+    x->in_contents = false;
+    if (!x->cur.key) {
+        object_free(&x->cur);
+        fail(x, "<Contents> without <Key>");
+        return;
+    }
+    if (!x->cur_has_size)
+        x->cur.size = 0;
+    if (l->n_objects == x->cap) {
+        size_t ncap = x->cap ? x->cap * 2 : 16;
+        struct s3_object *n = realloc(l->objects, ncap * sizeof(*n));
+        if (!n) {
+            object_free(&x->cur);
+            fail(x, "out of memory");
+            return;
+        }
+        l->objects = n;
+        x->cap = ncap;
+    }
+    l->objects[l->n_objects++] = x->cur;
+    memset(&x->cur, 0, sizeof(x->cur));
+}
+
+static void on_end(void *ud, const XML_Char *name)
+{
+    struct ctx *x = ud;
+
+    (void)name;
+    if (x->failed)
+        return;
+    if (x->field != F_NONE && x->depth == x->field_depth) {
+        end_field(x);
+        x->field = F_NONE;
+    } else if (x->doc == DOC_LIST && x->depth == 2 && x->in_contents) {
+        end_contents(x);
+    }
+    x->depth--;
+}
+
+static void on_doctype(void *ud, const XML_Char *name, const XML_Char *sysid,
+                       const XML_Char *pubid, int has_internal_subset)
+{
+    (void)name;
+    (void)sysid;
+    (void)pubid;
+    (void)has_internal_subset;
+    fail(ud, "DTDs are not accepted");
+}
+
+static int run(struct ctx *x, const char *xml, size_t len)
+{
+    if (len > INT_MAX) {
+        snprintf(x->err, sizeof(x->err), "document too large");
+        return -1;
+    }
+    x->p = XML_ParserCreate("UTF-8");
+    if (!x->p) {
+        snprintf(x->err, sizeof(x->err), "out of memory");
+        return -1;
+    }
+    XML_SetUserData(x->p, x);
+    XML_SetElementHandler(x->p, on_start, on_end);
+    XML_SetCharacterDataHandler(x->p, on_text);
+    XML_SetStartDoctypeDeclHandler(x->p, on_doctype);
+
+    enum XML_Status st = XML_Parse(x->p, xml ? xml : "", (int)len, XML_TRUE);
+    if (!x->failed && st != XML_STATUS_OK) {
+        x->failed = true;
+        snprintf(x->err, sizeof(x->err), "malformed XML at line %lu: %s",
+                 (unsigned long)XML_GetCurrentLineNumber(x->p),
+                 XML_ErrorString(XML_GetErrorCode(x->p)));
+    }
+    if (!x->failed && x->depth != 0) {
+        x->failed = true;
+        snprintf(x->err, sizeof(x->err), "truncated XML");
+    }
+    XML_ParserFree(x->p);
+    x->p = NULL;
+    free(x->text);
+    x->text = NULL;
+    object_free(&x->cur);
+    return x->failed ? -1 : 0;
+}
+
+void s3xml_objects_free(struct s3_object *objs, size_t n)
+{
+    if (!objs)
+        return;
+    for (size_t i = 0; i < n; i++)
+        object_free(&objs[i]);
+    free(objs);
+}
+
+void s3xml_list_free(struct s3xml_list *l)
+{
+    if (!l)
+        return;
+    s3xml_objects_free(l->objects, l->n_objects);
+    free(l->next_token);
+    memset(l, 0, sizeof(*l));
+    l->key_count = -1;
+}
+
+int s3xml_parse_list(const char *xml, size_t len, struct s3xml_list *out,
+                     char *err, size_t errlen)
+{
+    struct ctx x;
+
+    memset(&x, 0, sizeof(x));
+    memset(out, 0, sizeof(*out));
+    out->key_count = -1;
+    x.doc = DOC_LIST;
+    x.list = out;
+    if (run(&x, xml, len) < 0) {
+        if (err && errlen)
+            snprintf(err, errlen, "ListObjectsV2 response: %s", x.err);
+        s3xml_list_free(out);
+        return -1;
+    }
+    return 0;
+}
+
+void s3xml_error_free(struct s3xml_error *e)
+{
+    if (!e)
+        return;
+    free(e->code);
+    free(e->message);
+    e->code = e->message = NULL;
+}
+
+int s3xml_parse_error(const char *xml, size_t len, struct s3xml_error *out)
+{
+    struct ctx x;
+
+    memset(&x, 0, sizeof(x));
+    memset(out, 0, sizeof(*out));
+    x.doc = DOC_ERROR;
+    x.error = out;
+    if (run(&x, xml, len) < 0) {
+        s3xml_error_free(out);
+        return -1;
+    }
+    return 0;
+}
