@@ -1,0 +1,405 @@
+/*
+ * worker.c - one worker process (see worker.h).
+ *
+ * A worker owns an event_base created after fork, an evhttp that accepts on
+ * the listen sockets inherited from the master, its own S3 client and the
+ * API on top. Signals arrive through libevent: TERM/INT drain, QUIT exits at
+ * once, USR1 reopens the log files. A worker whose master dies drains too
+ * (PR_SET_PDEATHSIG, and a once-a-second getppid() check as a second line).
+ *
+ * Drain, the part that makes reloads lossless:
+ *  1. stop accepting (the master and the other generation keep the sockets,
+ *     so new connections go to them, never into a closed socket);
+ *  2. api_drain(): every response from now on says "Connection: close", so a
+ *     client learns from the response itself that it must reconnect;
+ *  3. exit once nothing is in flight and no client connection is in the
+ *     middle of a request. A kept-alive connection that is merely idle gets a
+ *     short grace to send its next request (which is answered, with
+ *     Connection: close) before the worker closes it by exiting: closing an
+ *     idle connection at the very moment its client reuses it is the classic
+ *     keep-alive race that turns a reload into client errors.
+ *  evhttp only hands a request to the API once it has been read whole, so
+ *  "in the middle of a request" (a slow upload of a body, say) is read from
+ *  the kernel's TCP_INFO (data received after the last data sent) and its
+ *  send queue (a response not yet taken by a slow reader).
+ */
+#include "worker.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/tcp.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/http.h>
+
+#include "api.h"
+#include "config.h"
+#include "log.h"
+#include "s3.h"
+
+#define TICK_MS         1000    /* master-alive check while serving */
+#define DRAIN_TICK_MS   20      /* progress check while draining */
+#define IDLE_GRACE_MS   1000    /* idle kept-alive connections get this long */
+#define MAX_PORTS       64
+
+struct worker {
+    const struct cfg *cfg;
+    struct event_base *base;
+    struct evhttp *http;
+    struct evhttp *mhttp;                   /* metrics listener, or NULL */
+    struct evhttp_bound_socket **bound;
+    int n_bound;
+    struct evhttp_bound_socket *mbound;
+    struct s3_client *s3;
+    struct api *api;
+    struct event *sigs[5];
+    struct event *tick;
+    pid_t master;
+    bool draining;
+    int64_t drain_start;
+    int64_t drain_deadline;
+    uint16_t ports[MAX_PORTS];              /* local ports of our listeners */
+    int n_ports;
+    int exit_code;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void remember_port(struct worker *w, int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0 || w->n_ports >= MAX_PORTS)
+        return;
+    uint16_t port = 0;
+    if (ss.ss_family == AF_INET)
+        port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    else if (ss.ss_family == AF_INET6)
+        port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    w->ports[w->n_ports++] = port;
+}
+
+/*
+ * Count the client connections this process still holds: TCP sockets that
+ * are not listening and whose local port is one of our listen ports (the S3
+ * client's own connections have ephemeral local ports). BUSY gets those in
+ * the middle of a request.
+ */
+static int count_client_conns(const struct worker *w, int *busy)
+{
+    *busy = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    int dfd = dirfd(d);
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        char *end;
+        long fd = strtol(de->d_name, &end, 10);
+        if (*end || end == de->d_name || fd == dfd)
+            continue;
+        struct stat st;
+        if (fstat((int)fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+            continue;
+        int acc = 0;
+        socklen_t alen = sizeof acc;
+        if (getsockopt((int)fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &alen) < 0 || acc)
+            continue;
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        if (getsockname((int)fd, (struct sockaddr *)&ss, &len) < 0)
+            continue;
+        uint16_t port;
+        if (ss.ss_family == AF_INET)
+            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        else if (ss.ss_family == AF_INET6)
+            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        else
+            continue;
+        bool ours = false;
+        for (int i = 0; i < w->n_ports && !ours; i++)
+            ours = w->ports[i] == port;
+        if (!ours)
+            continue;
+        n++;
+        struct tcp_info ti;
+        socklen_t tlen = sizeof ti;
+        memset(&ti, 0, sizeof ti);
+        if (getsockopt((int)fd, IPPROTO_TCP, TCP_INFO, &ti, &tlen) < 0) {
+            (*busy)++;
+            continue;
+        }
+        /* Some request bytes came in after our last response went out (or
+         * before any response): a request is under way. A connection whose
+         * client has sent nothing at all is idle. A response still queued
+         * for a slow reader counts as under way too. The *_last_data_*
+         * fields are "milliseconds ago", so smaller is more recent. */
+        bool got_data = tlen > offsetof(struct tcp_info, tcpi_bytes_received)
+                        ? ti.tcpi_bytes_received > 0 : true;
+        int outq = 0;
+        if (got_data && ti.tcpi_last_data_recv < ti.tcpi_last_data_sent)
+            (*busy)++;
+        else if (ioctl((int)fd, SIOCOUTQ, &outq) == 0 && outq > 0)
+            (*busy)++;   /* a response still on its way to a slow reader */
+    }
+    closedir(d);
+    return n;
+}
+
+static void arm_tick(struct worker *w, int ms)
+{
+    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+    evtimer_add(w->tick, &tv);
+}
+
+static void stop_accepting(struct worker *w)
+{
+    /* Frees the listeners and closes our copies of the sockets; the master's
+     * copies (and the other workers') keep accepting. */
+    for (int i = 0; i < w->n_bound; i++)
+        evhttp_del_accept_socket(w->http, w->bound[i]);
+    w->n_bound = 0;
+    if (w->mbound) {
+        evhttp_del_accept_socket(w->mhttp, w->mbound);
+        w->mbound = NULL;
+    }
+}
+
+static void begin_drain(struct worker *w, const char *why)
+{
+    if (w->draining)
+        return;
+    w->draining = true;
+    w->drain_start = now_ms();
+    w->drain_deadline = w->drain_start + (int64_t)w->cfg->shutdown_timeout * 1000;
+    log_info("draining (%s)", why);
+    stop_accepting(w);
+    if (w->api)
+        api_drain(w->api);
+    event_del(w->tick);
+    arm_tick(w, 0);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct worker *w = arg;
+    if (!w->draining) {
+        if (getppid() != w->master)
+            begin_drain(w, "the master is gone");
+        else
+            arm_tick(w, TICK_MS);
+        return;
+    }
+    int64_t now = now_ms();
+    size_t inflight = api_inflight(w->api) + s3_inflight(w->s3);
+    if (now >= w->drain_deadline) {
+        int busy;
+        int conns = count_client_conns(w, &busy);
+        if (inflight || conns > 0)
+            log_warn("shutdown_timeout reached: closing %d connections, %zu requests in flight",
+                     conns, inflight);
+        event_base_loopexit(w->base, NULL);
+        return;
+    }
+    if (inflight) {
+        arm_tick(w, DRAIN_TICK_MS);   /* no need to look at the sockets yet */
+        return;
+    }
+    int busy = 0;
+    int conns = count_client_conns(w, &busy);
+    if (busy == 0 && (conns <= 0 || now - w->drain_start >= IDLE_GRACE_MS)) {
+        event_base_loopexit(w->base, NULL);
+        return;
+    }
+    /* The scan costs a few system calls per connection: look less often
+     * when there are many. */
+    arm_tick(w, conns > 100 ? 10 * DRAIN_TICK_MS : DRAIN_TICK_MS);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    struct worker *w = arg;
+    switch (sig) {
+    case SIGTERM:
+    case SIGINT:
+        begin_drain(w, sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        break;
+    case SIGQUIT:
+        log_info("exiting at once (SIGQUIT)");
+        event_base_loopbreak(w->base);
+        break;
+    case SIGUSR1:
+        if (log_reopen() < 0)
+            log_error("reopening log files failed: %s", strerror(errno));
+        break;
+    default:
+        break;   /* SIGHUP: reloads are the master's business */
+    }
+}
+
+static int add_signals(struct worker *w)
+{
+    static const int sigs[5] = { SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGHUP };
+    for (int i = 0; i < 5; i++) {
+        w->sigs[i] = evsignal_new(w->base, sigs[i], on_signal, w);
+        if (!w->sigs[i] || evsignal_add(w->sigs[i], NULL) < 0)
+            return -1;
+    }
+    /* The master forks us with its signals blocked; libevent has its
+     * handlers now, so let them (and anything pending) in. */
+    sigset_t set;
+    sigemptyset(&set);
+    for (int i = 0; i < 5; i++)
+        sigaddset(&set, sigs[i]);
+    sigaddset(&set, SIGCHLD);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+    return 0;
+}
+
+static void set_limits(struct evhttp *http, const struct cfg *cfg)
+{
+    evhttp_set_max_headers_size(http, (ev_ssize_t)cfg->max_header_size);
+    evhttp_set_max_body_size(http, (ev_ssize_t)cfg->max_body_size);
+    /* libevent 2.1 has one timeout per connection, covering a slow read, a
+     * slow write and an idle kept-alive connection alike: take the tightest. */
+    int t = cfg->read_timeout;
+    if (cfg->write_timeout > 0 && cfg->write_timeout < t)
+        t = cfg->write_timeout;
+    if (cfg->keepalive_timeout > 0 && cfg->keepalive_timeout < t)
+        t = cfg->keepalive_timeout;
+    if (t <= 0)
+        t = 30;
+    struct timeval tv = { t, 0 };
+    evhttp_set_timeout_tv(http, &tv);
+    /* Let every method reach the API so it answers 405/OPTIONS itself. */
+    evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD
+                                   | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE
+                                   | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+}
+
+static void worker_cleanup(struct worker *w)
+{
+    if (w->api)
+        api_free(w->api);
+    if (w->s3)
+        s3_client_free(w->s3);
+    if (w->mhttp)
+        evhttp_free(w->mhttp);
+    if (w->http)
+        evhttp_free(w->http);
+    for (int i = 0; i < 5; i++)
+        if (w->sigs[i])
+            event_free(w->sigs[i]);
+    if (w->tick)
+        event_free(w->tick);
+    if (w->base)
+        event_base_free(w->base);
+    free(w->bound);
+}
+
+int worker_main(const struct cfg *cfg, const int *fds, int n_fds, int metrics_fd,
+                unsigned long generation, int ready_fd)
+{
+    struct worker w;
+    char err[512];
+    memset(&w, 0, sizeof w);
+    w.cfg = cfg;
+    w.exit_code = WORKER_EXIT_OK;
+    log_set_role("presignd-worker");
+
+    /* Noticing a dead master: the kernel tells us (after any setuid, which
+     * clears the setting), and getppid() catches a master that died first. */
+    w.master = getppid();
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+
+    w.base = event_base_new();
+    w.http = w.base ? evhttp_new(w.base) : NULL;
+    w.tick = w.base ? evtimer_new(w.base, on_tick, &w) : NULL;
+    w.bound = calloc((size_t)(n_fds > 0 ? n_fds : 1), sizeof *w.bound);
+    if (!w.base || !w.http || !w.tick || !w.bound || add_signals(&w) < 0) {
+        log_error("cannot set up the event loop");
+        worker_cleanup(&w);
+        return WORKER_EXIT_FATAL;
+    }
+    set_limits(w.http, cfg);
+
+    w.s3 = s3_client_new(w.base, cfg, err, sizeof err);
+    if (!w.s3) {
+        log_error("cannot create the S3 client: %s", err);
+        worker_cleanup(&w);
+        return WORKER_EXIT_CONFIG;
+    }
+    w.api = api_new(w.base, w.http, cfg, w.s3, err, sizeof err);
+    if (!w.api) {
+        log_error("cannot set up the API: %s", err);
+        worker_cleanup(&w);
+        return WORKER_EXIT_CONFIG;
+    }
+
+    for (int i = 0; i < n_fds; i++) {
+        /* Our fd is this process's own copy: evhttp may close it on free. */
+        w.bound[w.n_bound] = evhttp_accept_socket_with_handle(w.http, fds[i]);
+        if (!w.bound[w.n_bound]) {
+            log_error("cannot accept on inherited socket %d", fds[i]);
+            worker_cleanup(&w);
+            return WORKER_EXIT_FATAL;
+        }
+        w.n_bound++;
+        remember_port(&w, fds[i]);
+    }
+    if (metrics_fd >= 0) {
+        w.mhttp = evhttp_new(w.base);
+        if (!w.mhttp) {
+            worker_cleanup(&w);
+            return WORKER_EXIT_FATAL;
+        }
+        set_limits(w.mhttp, cfg);
+        w.mbound = evhttp_accept_socket_with_handle(w.mhttp, metrics_fd);
+        if (!w.mbound || api_attach_metrics(w.api, w.mhttp) < 0) {
+            log_error("cannot serve metrics on inherited socket %d", metrics_fd);
+            worker_cleanup(&w);
+            return WORKER_EXIT_FATAL;
+        }
+        remember_port(&w, metrics_fd);
+    }
+
+    arm_tick(&w, TICK_MS);
+    log_debug("worker of generation %lu serving", generation);
+    if (ready_fd >= 0) {
+        ssize_t r;
+        do {
+            r = write(ready_fd, "R", 1);
+        } while (r < 0 && errno == EINTR);
+        close(ready_fd);
+    }
+
+    event_base_dispatch(w.base);
+
+    log_debug("worker of generation %lu exits", generation);
+    worker_cleanup(&w);
+    return w.exit_code;
+}
