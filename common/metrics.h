@@ -58,6 +58,8 @@ int metrics_init(void);
 /* Labels for the HTTP request counter: METHOD is the request method string. */
 void metrics_http_request(enum metrics_route route, const char *method,
                           int status, double seconds);
+/* Requests being handled now: +1 when a request arrives, -1 when answered. */
+void metrics_http_in_flight(int delta);
 void metrics_s3_call(enum metrics_s3_op op, enum metrics_s3_outcome outcome,
                      double seconds);
 void metrics_s3_retry(enum metrics_s3_op op);
@@ -65,6 +67,8 @@ void metrics_presign(enum metrics_presign_kind kind);
 void metrics_reload(bool ok);
 void metrics_worker_restart(void);
 /* Seconds until the credentials in use expire; a negative value = never. */
+/* UNIX_TIME is the unix time they expire at; 0 means no credentials (the
+ * gauge shows 0), a negative value static ones (the gauge shows +Inf). */
 void metrics_set_credentials_expiry(double unix_time);
 /* Workers of the current generation, as the master counts them. */
 void metrics_set_workers(int n);
