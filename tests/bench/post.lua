@@ -1,0 +1,15 @@
+-- post.lua - wrk script of `make bench` (scripts/bench): POST the JSON body
+-- in $BENCH_BODY to the URL given to wrk, then print one machine-readable
+-- line (after wrk's own summary) that scripts/bench parses.
+wrk.method = "POST"
+wrk.body = os.getenv("BENCH_BODY") or "{}"
+wrk.headers["Content-Type"] = "application/json"
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, ' ..
+    '"max_us": %d, "connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    latency.max, e.connect, e.read, e.write, e.status, e.timeout))
+end
