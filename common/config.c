@@ -1190,7 +1190,6 @@ static const struct keydef server_keys[] = {
     { "read_timeout", h_int, FIELD(read_timeout), 1, 3600, 0 },
     { "write_timeout", h_int, FIELD(write_timeout), 1, 3600, 0 },
     { "keepalive_timeout", h_int, FIELD(keepalive_timeout), 1, 3600, 0 },
-    { "max_connections", h_int, FIELD(max_connections), 1, 1000000, 0 },
     { "metrics_listen", h_metrics_listen, 0, 0, 0, 0 },
 };
 
@@ -1483,7 +1482,6 @@ static bool set_defaults(struct cfg *cfg)
     cfg->read_timeout = 30;
     cfg->write_timeout = 30;
     cfg->keepalive_timeout = 60;
-    cfg->max_connections = 4096;
     cfg->path_style = false;
     cfg->connect_timeout_ms = 2000;
     cfg->request_timeout_ms = 10000;

@@ -48,7 +48,6 @@ struct cfg {
     int read_timeout;               /* seconds, default 30 */
     int write_timeout;              /* seconds, default 30 */
     int keepalive_timeout;          /* seconds idle before a kept-alive conn closes, default 60 */
-    int max_connections;            /* per worker, default 4096 */
     struct cfg_listen *metrics_listen; /* NULL: /metrics on the main listeners */
 
     /* s3: */

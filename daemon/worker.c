@@ -46,6 +46,7 @@
 
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/listener.h>
 
 #include "api.h"
 #include "config.h"
@@ -56,6 +57,7 @@
 #define DRAIN_TICK_MS   20      /* progress check while draining */
 #define IDLE_GRACE_MS   1000    /* idle kept-alive connections get this long */
 #define MAX_PORTS       64
+#define ACCEPT_PAUSE_MS 100     /* accept() out of descriptors or memory: pause */
 
 struct worker {
     const struct cfg *cfg;
@@ -69,6 +71,9 @@ struct worker {
     struct api *api;
     struct event *sigs[5];
     struct event *tick;
+    struct event *accept_resume;            /* re-enables paused listeners */
+    int64_t accept_warned;                  /* last "accept paused" warning */
+    unsigned long accept_pauses;            /* since that warning */
     pid_t master;
     bool draining;
     int64_t drain_start;
@@ -171,6 +176,67 @@ static void arm_tick(struct worker *w, int ms)
 {
     struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
     evtimer_add(w->tick, &tv);
+}
+
+static void set_listeners(struct worker *w, bool enable)
+{
+    for (int i = 0; i < w->n_bound; i++) {
+        struct evconnlistener *l = evhttp_bound_socket_get_listener(w->bound[i]);
+        if (l)
+            enable ? evconnlistener_enable(l) : evconnlistener_disable(l);
+    }
+    if (w->mbound) {
+        struct evconnlistener *l = evhttp_bound_socket_get_listener(w->mbound);
+        if (l)
+            enable ? evconnlistener_enable(l) : evconnlistener_disable(l);
+    }
+}
+
+static void on_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct worker *w = arg;
+    if (!w->draining)
+        set_listeners(w, true);
+}
+
+/*
+ * accept() failed. Out of descriptors (EMFILE/ENFILE) or memory, the
+ * pending connection stays in the queue, so a level-triggered listener would
+ * spin on it at full CPU: stop listening for a moment instead (as nginx
+ * does), and let the other workers, which share the socket, take the
+ * connections meanwhile. Warn at most every ten seconds.
+ */
+static struct worker *accept_worker;   /* one worker per process */
+
+static void on_accept_error(struct evconnlistener *listener, void *arg)
+{
+    (void)listener;
+    (void)arg;   /* evhttp's own pointer: the listener's callback argument */
+    struct worker *w = accept_worker;
+    int e = EVUTIL_SOCKET_ERROR();
+    if (e == EINTR || e == EAGAIN || e == ECONNABORTED)
+        return;
+    w->accept_pauses++;
+    int64_t now = now_ms();
+    if (now - w->accept_warned >= 10000) {
+        log_warn("accept() failed: %s; pausing accepts for %d ms (%lu pauses)",
+                 strerror(e), ACCEPT_PAUSE_MS, w->accept_pauses);
+        w->accept_warned = now;
+        w->accept_pauses = 0;
+    }
+    set_listeners(w, false);
+    struct timeval tv = { 0, ACCEPT_PAUSE_MS * 1000 };
+    evtimer_add(w->accept_resume, &tv);
+}
+
+static void watch_accept_errors(struct worker *w, struct evhttp_bound_socket *bound)
+{
+    accept_worker = w;
+    struct evconnlistener *l = evhttp_bound_socket_get_listener(bound);
+    if (l)
+        evconnlistener_set_error_cb(l, on_accept_error);
 }
 
 static void stop_accepting(struct worker *w)
@@ -316,6 +382,8 @@ static void worker_cleanup(struct worker *w)
             event_free(w->sigs[i]);
     if (w->tick)
         event_free(w->tick);
+    if (w->accept_resume)
+        event_free(w->accept_resume);
     if (w->base)
         event_base_free(w->base);
     free(w->bound);
@@ -339,8 +407,10 @@ int worker_main(const struct cfg *cfg, const int *fds, int n_fds, int metrics_fd
     w.base = event_base_new();
     w.http = w.base ? evhttp_new(w.base) : NULL;
     w.tick = w.base ? evtimer_new(w.base, on_tick, &w) : NULL;
+    w.accept_resume = w.base ? evtimer_new(w.base, on_accept_resume, &w) : NULL;
     w.bound = calloc((size_t)(n_fds > 0 ? n_fds : 1), sizeof *w.bound);
-    if (!w.base || !w.http || !w.tick || !w.bound || add_signals(&w) < 0) {
+    if (!w.base || !w.http || !w.tick || !w.accept_resume || !w.bound
+        || add_signals(&w) < 0) {
         log_error("cannot set up the event loop");
         worker_cleanup(&w);
         return WORKER_EXIT_FATAL;
@@ -368,6 +438,7 @@ int worker_main(const struct cfg *cfg, const int *fds, int n_fds, int metrics_fd
             worker_cleanup(&w);
             return WORKER_EXIT_FATAL;
         }
+        watch_accept_errors(&w, w.bound[w.n_bound]);
         w.n_bound++;
         remember_port(&w, fds[i]);
     }
@@ -384,6 +455,7 @@ int worker_main(const struct cfg *cfg, const int *fds, int n_fds, int metrics_fd
             worker_cleanup(&w);
             return WORKER_EXIT_FATAL;
         }
+        watch_accept_errors(&w, w.mbound);
         remember_port(&w, metrics_fd);
     }
 

@@ -133,7 +133,6 @@ static void test_defaults(void **state)
     assert_int_equal(c->read_timeout, 30);
     assert_int_equal(c->write_timeout, 30);
     assert_int_equal(c->keepalive_timeout, 60);
-    assert_int_equal(c->max_connections, 4096);
     assert_null(c->metrics_listen);
 
     assert_string_equal(c->bucket, "my-bucket");
@@ -186,7 +185,6 @@ static const char full_file[] =
     "  read_timeout: 5\n"
     "  write_timeout: 6\n"
     "  keepalive_timeout: 7\n"
-    "  max_connections: 100\n"
     "  metrics_listen: 127.0.0.1:9100\n"
     "s3:\n"
     "  bucket: my.bucket-1\n"
@@ -244,7 +242,6 @@ static void test_full_file(void **state)
     assert_int_equal(c->read_timeout, 5);
     assert_int_equal(c->write_timeout, 6);
     assert_int_equal(c->keepalive_timeout, 7);
-    assert_int_equal(c->max_connections, 100);
     assert_non_null(c->metrics_listen);
     assert_string_equal(c->metrics_listen->host, "127.0.0.1");
     assert_string_equal(c->metrics_listen->port, "9100");
@@ -475,7 +472,6 @@ static void test_out_of_range(void **state)
         { S3_OK "server:\n  max_body_size: 99999999999999999999\n", "4:18", "is out of "
           "range (1..16777216)" },
         { S3_OK "server:\n  read_timeout: 0\n", "4:17", "out of range (1..3600)" },
-        { S3_OK "server:\n  max_connections: 0\n", "4:20", "out of range (1..1000000)" },
         { "s3:\n  bucket: abc\n  max_attempts: 11\n", "3:17", "s3.max_attempts: 11 is out "
           "of range (1..10)" },
         { "s3:\n  bucket: abc\n  connect_timeout_ms: 0\n", "3:23", "out of range" },
