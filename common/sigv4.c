@@ -15,15 +15,19 @@
  */
 #include "sigv4.h"
 
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/params.h>
 
 #define SIGV4_ALGORITHM "AWS4-HMAC-SHA256"
 #define SIGV4_UNSIGNED_PAYLOAD "UNSIGNED-PAYLOAD"
@@ -31,33 +35,64 @@
 /* SHA-256 of the empty string: the payload hash of a body-less request. */
 #define SIGV4_EMPTY_SHA256 \
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+/* Inline room of the scratch strings of one signature: a typical presign
+ * (a few headers, the auth query, a key of a few hundred bytes) never
+ * touches the heap except for the URL it returns. */
+#define SIGV4_SCRATCH 2048
+#define SIGV4_SMALL 512
+/* Header and query lists this short live on the stack. */
+#define SIGV4_STACK_ITEMS 16
 
-/* ---- a growable string; any allocation failure sticks and is reported once */
+/*
+ * ---- a growable string
+ *
+ * It starts in caller-supplied (stack) storage and moves to the heap only
+ * when that is full; any allocation failure sticks and is reported once.
+ * Strings kept inside one (an "arena") are referred to by offset, since a
+ * move invalidates pointers.
+ */
 
 struct sbuf {
     char *p;
     size_t len, cap;
+    bool heap;              /* P is malloc'd (else the caller's storage) */
     bool oom;
 };
 
+static void sb_init(struct sbuf *b, char *storage, size_t size)
+{
+    b->p = storage;
+    b->len = 0;
+    b->cap = storage ? size : 0;
+    b->heap = false;
+    b->oom = false;
+    if (b->cap)
+        b->p[0] = '\0';
+}
+
 static void sb_reserve(struct sbuf *b, size_t more)
 {
-    if (b->oom)
+    if (b->oom || b->len + more + 1 <= b->cap)
         return;
-    if (b->len + more + 1 <= b->cap)
-        return;
-    size_t ncap = b->cap ? b->cap : 256;
+    size_t ncap = b->cap ? b->cap * 2 : 256;
     while (ncap < b->len + more + 1)
         ncap *= 2;
-    char *np = realloc(b->p, ncap);
+    char *np;
+    if (b->heap) {
+        np = realloc(b->p, ncap);
+    } else {
+        np = malloc(ncap);
+        if (np && b->len)
+            memcpy(np, b->p, b->len);
+    }
     if (!np) {
         b->oom = true;
         return;
     }
-    if (b->cap == 0)
-        np[0] = '\0';      /* a fresh buffer is a valid empty string */
+    np[b->len] = '\0';      /* a fresh buffer is a valid empty string */
     b->p = np;
     b->cap = ncap;
+    b->heap = true;
 }
 
 static void sb_addn(struct sbuf *b, const char *s, size_t n)
@@ -77,35 +112,93 @@ static void sb_add(struct sbuf *b, const char *s)
 
 static void sb_addc(struct sbuf *b, char c)
 {
-    sb_addn(b, &c, 1);
-}
-
-static bool is_unreserved(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-           (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
-           c == '~';
-}
-
-static void sb_add_encoded(struct sbuf *b, const char *s, bool keep_slash)
-{
-    static const char hex[] = "0123456789ABCDEF";
-
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (is_unreserved(*p) || (keep_slash && *p == '/')) {
-            sb_addc(b, (char)*p);
-        } else {
-            char e[3] = { '%', hex[*p >> 4], hex[*p & 0xf] };
-            sb_addn(b, e, 3);
-        }
+    if (b->len + 2 > b->cap) {
+        sb_reserve(b, 1);
+        if (b->oom)
+            return;
     }
+    b->p[b->len++] = c;
+    b->p[b->len] = '\0';
+}
+
+/* End the string being written in an arena: its NUL becomes part of the
+ * content, so the next string starts after it. Returns the next offset. */
+static size_t sb_end(struct sbuf *b)
+{
+    sb_addc(b, '\0');
+    return b->len;
 }
 
 static void sb_free(struct sbuf *b)
 {
-    free(b->p);
+    if (b->heap)
+        free(b->p);
     b->p = NULL;
     b->len = b->cap = 0;
+    b->heap = false;
+}
+
+/* The content as a malloc'd string (B is emptied), or NULL after an
+ * allocation failure. */
+static char *sb_take(struct sbuf *b)
+{
+    char *s;
+
+    if (b->oom) {
+        sb_free(b);
+        return NULL;
+    }
+    if (b->heap) {
+        s = b->p;
+    } else {
+        s = malloc(b->len + 1);
+        if (s) {
+            memcpy(s, b->p ? b->p : "", b->len);
+            s[b->len] = '\0';
+        }
+    }
+    b->p = NULL;
+    b->len = b->cap = 0;
+    b->heap = false;
+    return s;
+}
+
+/* RFC 3986 unreserved characters: the only bytes S3 leaves unencoded. */
+static const unsigned char unreserved[256] = {
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1,
+    ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1,
+    ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,
+    ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
+    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1,
+    ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1,
+    ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1,
+    ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,
+    ['7'] = 1, ['8'] = 1, ['9'] = 1,
+    ['-'] = 1, ['.'] = 1, ['_'] = 1, ['~'] = 1,
+};
+
+/* Append S, URI-encoded. S must not point into B (B may move). */
+static void sb_add_encoded(struct sbuf *b, const char *s, bool keep_slash)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = strlen(s);
+
+    sb_reserve(b, 3 * n);   /* the worst case, so the loop needs no checks */
+    if (b->oom)
+        return;
+    char *o = b->p + b->len;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (unreserved[*p] || (keep_slash && *p == '/')) {
+            *o++ = (char)*p;
+        } else {
+            *o++ = '%';
+            *o++ = hex[*p >> 4];
+            *o++ = hex[*p & 0xf];
+        }
+    }
+    *o = '\0';
+    b->len = (size_t)(o - b->p);
 }
 
 /* ---- small primitives */
@@ -135,38 +228,125 @@ static void hex_encode(const unsigned char *in, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-static bool hmac_sha256(const void *key, size_t keylen, const void *data,
-                        size_t len, unsigned char out[32])
-{
-    unsigned int outlen = 32;
+/*
+ * SHA-256 and HMAC-SHA256, fetched from the provider once per process.
+ * EVP_sha256() and HMAC() look the algorithm up by name on every call,
+ * which cost more than the hashing itself of a presign. The fetched objects
+ * are immutable and shared by all threads. The hot path (hashing the
+ * canonical request, the final HMAC with the signing key) reuses one
+ * context of each kind, taken with an atomic flag; a caller that finds it
+ * taken (another thread) works on a fresh copy instead. The derivation of
+ * the signing key from the secret always uses a fresh context, freed (and
+ * cleansed) at once, so the secret never stays behind in a cached one.
+ */
+static pthread_once_t crypto_once = PTHREAD_ONCE_INIT;
+static EVP_MD *sha256_md;
+static EVP_MAC_CTX *hmac_proto;     /* HMAC with SHA-256 selected, no key */
+static EVP_MAC_CTX *hmac_reused;    /* a copy of it for the hot path */
+static unsigned char hmac_reused_key[32];   /* the key HMAC_REUSED holds */
+static bool hmac_reused_keyed;
+static EVP_MD_CTX *md_reused;
+static atomic_flag hmac_busy = ATOMIC_FLAG_INIT;
+static atomic_flag md_busy = ATOMIC_FLAG_INIT;
 
-    if (keylen > INT32_MAX)
+static void crypto_init(void)
+{
+    EVP_MAC *mac;
+
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    if (!mac)
+        return;
+    hmac_proto = EVP_MAC_CTX_new(mac);
+    EVP_MAC_free(mac);          /* the context holds its own reference */
+    if (hmac_proto) {
+        OSSL_PARAM params[] = {
+            OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+            OSSL_PARAM_construct_end(),
+        };
+        if (!EVP_MAC_CTX_set_params(hmac_proto, params)) {
+            EVP_MAC_CTX_free(hmac_proto);
+            hmac_proto = NULL;
+        }
+    }
+    if (hmac_proto)
+        hmac_reused = EVP_MAC_CTX_dup(hmac_proto);
+    md_reused = EVP_MD_CTX_new();
+}
+
+static bool sha256(const void *data, size_t len, unsigned char out[32])
+{
+    unsigned int n = 0;
+    bool ok;
+
+    pthread_once(&crypto_once, crypto_init);
+    if (!sha256_md)
         return false;
-    return HMAC(EVP_sha256(), key, (int)keylen, data, len, out, &outlen) &&
-           outlen == 32;
+    if (!md_reused || atomic_flag_test_and_set_explicit(&md_busy, memory_order_acquire))
+        return EVP_Digest(data, len, out, &n, sha256_md, NULL) && n == 32;
+    ok = EVP_DigestInit_ex2(md_reused, sha256_md, NULL) &&
+         EVP_DigestUpdate(md_reused, data, len) &&
+         EVP_DigestFinal_ex(md_reused, out, &n) && n == 32;
+    atomic_flag_clear_explicit(&md_busy, memory_order_release);
+    return ok;
+}
+
+/* HMAC-SHA256 of DATA under KEY. REUSE: may run on the shared context (for
+ * keys that may stay in memory: the cached signing key). */
+static bool hmac_sha256(const void *key, size_t keylen, const void *data,
+                        size_t len, unsigned char out[32], bool reuse)
+{
+    EVP_MAC_CTX *ctx = NULL;
+    size_t outlen = 0;
+    bool ok, shared = false;
+
+    pthread_once(&crypto_once, crypto_init);
+    if (!hmac_proto)
+        return false;
+    if (reuse && hmac_reused &&
+        !atomic_flag_test_and_set_explicit(&hmac_busy, memory_order_acquire)) {
+        ctx = hmac_reused;
+        shared = true;
+    } else if (!(ctx = EVP_MAC_CTX_dup(hmac_proto))) {
+        return false;
+    }
+    if (shared && hmac_reused_keyed && keylen == sizeof hmac_reused_key &&
+        CRYPTO_memcmp(key, hmac_reused_key, keylen) == 0) {
+        /* Same key as last time (the signing key changes daily): a NULL
+         * key restarts from the keyed state instead of hashing the key
+         * pads again. */
+        ok = EVP_MAC_init(ctx, NULL, 0, NULL);
+    } else {
+        ok = EVP_MAC_init(ctx, key, keylen, NULL);
+        if (shared) {
+            hmac_reused_keyed = ok && keylen == sizeof hmac_reused_key;
+            if (hmac_reused_keyed)
+                memcpy(hmac_reused_key, key, keylen);
+        }
+    }
+    ok = ok && EVP_MAC_update(ctx, data, len) &&
+         EVP_MAC_final(ctx, out, &outlen, 32) && outlen == 32;
+    if (shared)
+        atomic_flag_clear_explicit(&hmac_busy, memory_order_release);
+    else
+        EVP_MAC_CTX_free(ctx);  /* clears the keyed state */
+    return ok;
 }
 
 char *sigv4_uri_encode(const char *s, bool keep_slash)
 {
-    struct sbuf b = { 0 };
+    struct sbuf b;
 
-    sb_reserve(&b, strlen(s) * 3);
+    sb_init(&b, NULL, 0);
     sb_add_encoded(&b, s, keep_slash);
-    if (b.oom) {
-        sb_free(&b);
-        return NULL;
-    }
-    if (!b.p)
-        return strdup("");
-    return b.p;
+    return sb_take(&b);
 }
 
 void sigv4_sha256_hex(const void *data, size_t len, char out[65])
 {
     unsigned char md[32];
-    unsigned int mdlen = 0;
 
-    if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32) {
+    if (!sha256(data, len, md)) {
         /* Only on a broken libcrypto; an impossible hash makes the request
          * fail loudly at S3 instead of being signed with garbage. */
         memset(out, '0', 64);
@@ -178,17 +358,42 @@ void sigv4_sha256_hex(const void *data, size_t len, char out[65])
 
 void sigv4_amz_date(time_t t, char out[17])
 {
+    /* One signature per request, mostly within the same second: keep the
+     * last answer (per thread, so no locking). */
+    static _Thread_local time_t last_t = (time_t)-1;
+    static _Thread_local char last[17];
     struct tm tm;
 
+    if (t == last_t && t != (time_t)-1) {
+        memcpy(out, last, 17);
+        return;
+    }
     if (!gmtime_r(&t, &tm) ||
-        strftime(out, 17, "%Y%m%dT%H%M%SZ", &tm) != 16)
+        strftime(out, 17, "%Y%m%dT%H%M%SZ", &tm) != 16) {
         snprintf(out, 17, "19700101T000000Z");
+        return;
+    }
+    memcpy(last, out, 17);
+    last_t = t;
 }
 
 void sigv4_cache_wipe(struct sigv4_cache *cache)
 {
     if (!cache)
         return;
+    /* The hot-path HMAC context holds the last signing key: start it
+     * afresh (unless another thread signs with it right now). */
+    if (hmac_reused_keyed &&
+        !atomic_flag_test_and_set_explicit(&hmac_busy, memory_order_acquire)) {
+        EVP_MAC_CTX *fresh = EVP_MAC_CTX_dup(hmac_proto);
+        if (fresh) {
+            EVP_MAC_CTX_free(hmac_reused);
+            hmac_reused = fresh;
+        }
+        OPENSSL_cleanse(hmac_reused_key, sizeof hmac_reused_key);
+        hmac_reused_keyed = false;
+        atomic_flag_clear_explicit(&hmac_busy, memory_order_release);
+    }
     OPENSSL_cleanse(cache->key, sizeof(cache->key));
     memset(cache->access_key_id, 0, sizeof(cache->access_key_id));
     memset(cache->date, 0, sizeof(cache->date));
@@ -228,10 +433,10 @@ static bool derive_key(const struct sigv4_creds *creds, const char *date,
         return false;
     memcpy(k0, "AWS4", 4);
     memcpy(k0 + 4, creds->secret_access_key, slen);
-    ok = hmac_sha256(k0, slen + 4, date, strlen(date), k1) &&
-         hmac_sha256(k1, 32, region, strlen(region), k2) &&
-         hmac_sha256(k2, 32, service, strlen(service), k3) &&
-         hmac_sha256(k3, 32, "aws4_request", 12, out);
+    ok = hmac_sha256(k0, slen + 4, date, strlen(date), k1, false) &&
+         hmac_sha256(k1, 32, region, strlen(region), k2, false) &&
+         hmac_sha256(k2, 32, service, strlen(service), k3, false) &&
+         hmac_sha256(k3, 32, "aws4_request", 12, out, false);
     OPENSSL_cleanse(k0, slen + 4);
     OPENSSL_cleanse(k1, sizeof(k1));
     OPENSSL_cleanse(k2, sizeof(k2));
@@ -256,55 +461,38 @@ static bool derive_key(const struct sigv4_creds *creds, const char *date,
     return true;
 }
 
-/* ---- query parameters: encoded once, sorted for the canonical request */
+/*
+ * ---- the strings of one signature
+ *
+ * Header names and values (canonical), encoded query names and values and
+ * the encoded path all go into one arena, each NUL-terminated and known by
+ * its offset; the lists below hold offsets. One signature thus costs no
+ * allocation but the string it returns, however many parameters it has.
+ */
 
 struct enc_kv {
-    char *name;
-    char *value;
+    size_t name, value;     /* offsets of the encoded name and value */
 };
-
-static int cmp_enc_kv(const void *a, const void *b)
-{
-    const struct enc_kv *x = a, *y = b;
-    int c = strcmp(x->name, y->name);
-
-    return c ? c : strcmp(x->value, y->value);
-}
-
-static void enc_kv_free(struct enc_kv *v, size_t n)
-{
-    if (!v)
-        return;
-    for (size_t i = 0; i < n; i++) {
-        free(v[i].name);
-        free(v[i].value);
-    }
-    free(v);
-}
-
-/* ---- headers: lower-case names, canonical values, sorted, merged */
 
 struct canon_hdr {
-    char *name;
-    char *value;
+    size_t name, value;     /* offsets of the lower-case name, canonical value */
 };
 
-static int cmp_canon_hdr(const void *a, const void *b)
+static int cmp_enc_kv(const void *a, const void *b, void *arena)
 {
-    const struct canon_hdr *x = a, *y = b;
+    const struct enc_kv *x = a, *y = b;
+    const char *s = arena;
+    int c = strcmp(s + x->name, s + y->name);
 
-    return strcmp(x->name, y->name);
+    return c ? c : strcmp(s + x->value, s + y->value);
 }
 
-static void canon_hdr_free(struct canon_hdr *h, size_t n)
+static int cmp_canon_hdr(const void *a, const void *b, void *arena)
 {
-    if (!h)
-        return;
-    for (size_t i = 0; i < n; i++) {
-        free(h[i].name);
-        free(h[i].value);
-    }
-    free(h);
+    const struct canon_hdr *x = a, *y = b;
+    const char *s = arena;
+
+    return strcmp(s + x->name, s + y->name);
 }
 
 /* RFC 7230 token characters: anything else cannot be a header name. */
@@ -320,18 +508,20 @@ static bool is_ws(unsigned char c)
            c == '\r';
 }
 
-/* Trimmed, with every inner run of whitespace reduced to one space. */
-static char *canon_value(const char *v)
+/* Append V trimmed, with every inner run of whitespace reduced to one
+ * space. V must not point into B. */
+static void sb_add_canon_value(struct sbuf *b, const char *v)
 {
     size_t n = strlen(v);
-    char *out = malloc(n + 1), *o = out;
     bool pending_space = false;
 
-    if (!out)
-        return NULL;
+    sb_reserve(b, n);
+    if (b->oom)
+        return;
+    char *start = b->p + b->len, *o = start;
     for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
         if (is_ws(*p)) {
-            pending_space = (o != out);
+            pending_space = (o != start);
             continue;
         }
         if (pending_space)
@@ -340,36 +530,52 @@ static char *canon_value(const char *v)
         *o++ = (char)*p;
     }
     *o = '\0';
-    return out;
+    b->len = (size_t)(o - b->p);
 }
 
-static char *lower_dup(const char *s)
+/* Append S in lower case (ASCII only, whatever the locale). */
+static void sb_add_lower(struct sbuf *b, const char *s)
 {
-    char *d = strdup(s);
+    size_t n = strlen(s);
 
-    if (d)
-        for (char *p = d; *p; p++)
-            if (*p >= 'A' && *p <= 'Z')
-                *p = (char)(*p - 'A' + 'a');   /* ASCII only, whatever the locale */
-    return d;
+    sb_reserve(b, n);
+    if (b->oom)
+        return;
+    char *o = b->p + b->len;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        o[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+    }
+    o[n] = '\0';
+    b->len += n;
+}
+
+/* Room for N items: the stack array STACK when it is big enough. */
+static void *items(void *stack, size_t n, size_t size)
+{
+    return n <= SIGV4_STACK_ITEMS ? stack : calloc(n ? n : 1, size);
+}
+
+static void items_free(void *p, void *stack)
+{
+    if (p != stack)
+        free(p);
 }
 
 /*
- * Build the sorted header list: the caller's headers plus EXTRA (already
- * lower-case). Host always comes from REQ->host; a caller's "host" is
- * ignored so the two can never disagree. Repeated names are merged with ','
- * in the order given, as HTTP and SigV4 define.
+ * Build the sorted header list into H (room for all of them): the caller's
+ * headers plus EXTRA (already lower-case). Host always comes from
+ * REQ->host; a caller's "host" is ignored so the two can never disagree.
+ * Repeated names are merged with ',' in the order given, as HTTP and SigV4
+ * define.
  */
-static struct canon_hdr *build_headers(const struct sigv4_request *req,
-                                       const struct sigv4_kv *extra,
-                                       size_t n_extra, size_t *n_out,
-                                       char *err, size_t errlen)
+static bool build_headers(const struct sigv4_request *req,
+                          const struct sigv4_kv *extra, size_t n_extra,
+                          struct sbuf *arena, struct canon_hdr *h,
+                          size_t *n_out, char *err, size_t errlen)
 {
-    size_t cap = req->n_headers + n_extra + 1, n = 0;
-    struct canon_hdr *h = calloc(cap, sizeof(*h));
+    size_t n = 0;
 
-    if (!h)
-        goto oom;
     for (size_t i = 0; i < req->n_headers + n_extra + 1; i++) {
         const char *name, *value;
 
@@ -385,62 +591,63 @@ static struct canon_hdr *build_headers(const struct sigv4_request *req,
         }
         if (!name || !*name || !value) {
             set_err(err, errlen, "header %zu has no name or value", i);
-            goto fail;
+            return false;
         }
         for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
             if (!is_tchar(*p)) {
                 set_err(err, errlen, "invalid header name");
-                goto fail;
+                return false;
             }
         }
         for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
             if (*p == '\r' || *p == '\n') {
                 set_err(err, errlen, "header value contains a line break");
-                goto fail;
+                return false;
             }
         }
         if (i < req->n_headers && strcasecmp(name, "host") == 0)
             continue;
 
-        char *lname = lower_dup(name);
-        char *cval = canon_value(value);
-        if (!lname || !cval) {
-            free(lname);
-            free(cval);
+        size_t noff = arena->len;
+        sb_add_lower(arena, name);
+        size_t voff = sb_end(arena);
+        sb_add_canon_value(arena, value);
+        sb_end(arena);
+        if (arena->oom)
             goto oom;
-        }
         size_t j;
         for (j = 0; j < n; j++)
-            if (strcmp(h[j].name, lname) == 0)
+            if (strcmp(arena->p + h[j].name, arena->p + noff) == 0)
                 break;
         if (j < n) {
-            size_t a = strlen(h[j].value), b = strlen(cval);
-            char *m = realloc(h[j].value, a + b + 2);
-            if (!m) {
-                free(lname);
-                free(cval);
+            /* Merged value "old,new" as a new string; the pieces stay
+             * behind unused. */
+            size_t a = strlen(arena->p + h[j].value), b = strlen(arena->p + voff);
+            size_t moff = arena->len;
+            sb_reserve(arena, a + b + 2);
+            if (arena->oom)
                 goto oom;
-            }
+            char *m = arena->p + moff;
+            memcpy(m, arena->p + h[j].value, a);
             m[a] = ',';
-            memcpy(m + a + 1, cval, b + 1);
-            h[j].value = m;
-            free(lname);
-            free(cval);
+            memcpy(m + a + 1, arena->p + voff, b);
+            m[a + 1 + b] = '\0';
+            arena->len = moff + a + b + 2;
+            arena->p[arena->len] = '\0';
+            h[j].value = moff;
         } else {
-            h[n].name = lname;
-            h[n].value = cval;
+            h[n].name = noff;
+            h[n].value = voff;
             n++;
         }
     }
-    qsort(h, n, sizeof(*h), cmp_canon_hdr);
+    qsort_r(h, n, sizeof(*h), cmp_canon_hdr, arena->p);
     *n_out = n;
-    return h;
+    return true;
 
 oom:
     set_err(err, errlen, "out of memory");
-fail:
-    canon_hdr_free(h, n);
-    return NULL;
+    return false;
 }
 
 static bool valid_request(const struct sigv4_request *req,
@@ -505,43 +712,47 @@ static bool valid_request(const struct sigv4_request *req,
 
 /*
  * The shared core: canonical request -> string to sign -> signature.
+ * A is the arena the offsets point into; PATH_OFF is the encoded path.
  * QUERY is the full list of encoded query parameters (auth parameters of a
  * presigned URL included); it is sorted in place.
  */
-static bool compute_signature(const struct sigv4_request *req,
-                              struct enc_kv *query, size_t n_query,
-                              const struct canon_hdr *hdrs, size_t n_hdrs,
-                              const char *signed_headers,
+static bool compute_signature(const struct sigv4_request *req, const char *a,
+                              size_t path_off, struct enc_kv *query,
+                              size_t n_query, const struct canon_hdr *hdrs,
+                              size_t n_hdrs, const char *signed_headers,
                               const char *payload_hash, const char *amz_date,
                               const char *scope,
                               const struct sigv4_creds *creds,
                               struct sigv4_cache *cache, char sig_hex[65],
                               char *err, size_t errlen)
 {
-    struct sbuf cr = { 0 }, sts = { 0 };
+    char cr_store[SIGV4_SCRATCH], sts_store[SIGV4_SMALL];
+    struct sbuf cr, sts;
     const char *service = req->service ? req->service : "s3";
     char date[9], cr_hash[65];
     unsigned char key[32], sig[32];
     bool ok = false;
 
-    qsort(query, n_query, sizeof(*query), cmp_enc_kv);
+    sb_init(&cr, cr_store, sizeof cr_store);
+    sb_init(&sts, sts_store, sizeof sts_store);
+    qsort_r(query, n_query, sizeof(*query), cmp_enc_kv, (void *)a);
 
     sb_add(&cr, req->method);
     sb_addc(&cr, '\n');
-    sb_add_encoded(&cr, req->path, true);
+    sb_add(&cr, a + path_off);
     sb_addc(&cr, '\n');
     for (size_t i = 0; i < n_query; i++) {
         if (i)
             sb_addc(&cr, '&');
-        sb_add(&cr, query[i].name);
+        sb_add(&cr, a + query[i].name);
         sb_addc(&cr, '=');
-        sb_add(&cr, query[i].value);
+        sb_add(&cr, a + query[i].value);
     }
     sb_addc(&cr, '\n');
     for (size_t i = 0; i < n_hdrs; i++) {
-        sb_add(&cr, hdrs[i].name);
+        sb_add(&cr, a + hdrs[i].name);
         sb_addc(&cr, ':');
-        sb_add(&cr, hdrs[i].value);
+        sb_add(&cr, a + hdrs[i].value);
         sb_addc(&cr, '\n');
     }
     sb_addc(&cr, '\n');
@@ -564,7 +775,7 @@ static bool compute_signature(const struct sigv4_request *req,
     memcpy(date, amz_date, 8);
     date[8] = '\0';
     if (!derive_key(creds, date, req->region, service, cache, key) ||
-        !hmac_sha256(key, 32, sts.p, sts.len, sig)) {
+        !hmac_sha256(key, 32, sts.p, sts.len, sig, true)) {
         set_err(err, errlen, "HMAC-SHA256 failed");
         goto out;
     }
@@ -581,20 +792,14 @@ out:
     return ok;
 }
 
-static char *join_signed_headers(const struct canon_hdr *h, size_t n)
+static void add_signed_headers(struct sbuf *b, const char *a,
+                               const struct canon_hdr *h, size_t n)
 {
-    struct sbuf b = { 0 };
-
     for (size_t i = 0; i < n; i++) {
         if (i)
-            sb_addc(&b, ';');
-        sb_add(&b, h[i].name);
+            sb_addc(b, ';');
+        sb_add(b, a + h[i].name);
     }
-    if (b.oom) {
-        sb_free(&b);
-        return NULL;
-    }
-    return b.p;
 }
 
 static bool has_token(const struct sigv4_creds *creds)
@@ -602,44 +807,32 @@ static bool has_token(const struct sigv4_creds *creds)
     return creds->session_token && *creds->session_token;
 }
 
-static char *make_scope(const struct sigv4_request *req, const char *amz_date,
-                        bool with_akid, const struct sigv4_creds *creds)
+/* "AKID/YYYYMMDD/REGION/SERVICE/aws4_request"; the scope proper starts
+ * after the first '/'. */
+static void add_scope(struct sbuf *b, const struct sigv4_request *req,
+                      const char *amz_date, const struct sigv4_creds *creds)
 {
-    struct sbuf b = { 0 };
-
-    if (with_akid) {
-        sb_add(&b, creds->access_key_id);
-        sb_addc(&b, '/');
-    }
-    sb_addn(&b, amz_date, 8);
-    sb_addc(&b, '/');
-    sb_add(&b, req->region);
-    sb_addc(&b, '/');
-    sb_add(&b, req->service ? req->service : "s3");
-    sb_add(&b, "/aws4_request");
-    if (b.oom) {
-        sb_free(&b);
-        return NULL;
-    }
-    return b.p;
+    sb_add(b, creds->access_key_id);
+    sb_addc(b, '/');
+    sb_addn(b, amz_date, 8);
+    sb_addc(b, '/');
+    sb_add(b, req->region);
+    sb_addc(b, '/');
+    sb_add(b, req->service ? req->service : "s3");
+    sb_add(b, "/aws4_request");
 }
 
-/* Append an encoded name=value to QUERY (which has room). */
-static bool push_query(struct enc_kv *q, size_t *n, const char *name,
-                       const char *value)
+/* Append an encoded name=value to Q (which has room) and ARENA. Neither
+ * NAME nor VALUE may point into ARENA. */
+static void push_query(struct sbuf *arena, struct enc_kv *q, size_t *n,
+                       const char *name, const char *value)
 {
-    char *en = sigv4_uri_encode(name, false);
-    char *ev = sigv4_uri_encode(value, false);
-
-    if (!en || !ev) {
-        free(en);
-        free(ev);
-        return false;
-    }
-    q[*n].name = en;
-    q[*n].value = ev;
+    q[*n].name = arena->len;
+    sb_add_encoded(arena, name, false);
+    q[*n].value = sb_end(arena);
+    sb_add_encoded(arena, value, false);
+    sb_end(arena);
     (*n)++;
-    return true;
 }
 
 char *sigv4_presign_url(const struct sigv4_request *req, const char *scheme,
@@ -647,11 +840,13 @@ char *sigv4_presign_url(const struct sigv4_request *req, const char *scheme,
                         struct sigv4_cache *cache, char *err, size_t errlen)
 {
     char amz_date[17], expires_s[24], sig[65];
-    char *scope = NULL, *signed_headers = NULL, *url = NULL;
-    struct canon_hdr *hdrs = NULL;
+    char arena_store[SIGV4_SCRATCH], scope_store[SIGV4_SMALL], sh_store[SIGV4_SMALL];
+    struct canon_hdr hstack[SIGV4_STACK_ITEMS], *hdrs = NULL;
+    struct enc_kv qstack[SIGV4_STACK_ITEMS], ostack[SIGV4_STACK_ITEMS];
     struct enc_kv *query = NULL, *url_order = NULL;
-    size_t n_hdrs = 0, n_query = 0;
-    struct sbuf b = { 0 };
+    size_t n_hdrs = 0, n_query = 0, path_off = 0;
+    struct sbuf arena, scope, sh, b;
+    char *url = NULL;
 
     if (!valid_request(req, creds, err, errlen))
         return NULL;
@@ -666,56 +861,77 @@ char *sigv4_presign_url(const struct sigv4_request *req, const char *scheme,
     }
 
     sigv4_amz_date(req->now, amz_date);
-    snprintf(expires_s, sizeof(expires_s), "%ld", expires);
+    {   /* expires is 1..604800: decimal digits by hand, no printf */
+        char *e = expires_s + sizeof(expires_s) - 1;
+        long v = expires;
+        *e = '\0';
+        do {
+            *--e = (char)('0' + v % 10);
+            v /= 10;
+        } while (v);
+        memmove(expires_s, e, (size_t)(expires_s + sizeof(expires_s) - e));
+    }
+    sb_init(&arena, arena_store, sizeof arena_store);
+    sb_init(&scope, scope_store, sizeof scope_store);
+    sb_init(&sh, sh_store, sizeof sh_store);
+    sb_init(&b, NULL, 0);
 
-    hdrs = build_headers(req, NULL, 0, &n_hdrs, err, errlen);
-    if (!hdrs)
-        goto fail;
-    scope = make_scope(req, amz_date, true, creds);
-    signed_headers = join_signed_headers(hdrs, n_hdrs);
-    query = calloc(req->n_query + 6, sizeof(*query));
-    url_order = calloc(req->n_query + 6, sizeof(*url_order));
-    if (!scope || !signed_headers || !query || !url_order)
+    hdrs = items(hstack, req->n_headers + 1, sizeof(*hdrs));
+    query = items(qstack, req->n_query + 6, sizeof(*query));
+    url_order = items(ostack, req->n_query + 6, sizeof(*url_order));
+    if (!hdrs || !query || !url_order)
         goto oom;
+    if (!build_headers(req, NULL, 0, &arena, hdrs, &n_hdrs, err, errlen))
+        goto fail;
+    add_scope(&scope, req, amz_date, creds);
+    add_signed_headers(&sh, arena.p, hdrs, n_hdrs);
+    path_off = arena.len;
+    sb_add_encoded(&arena, req->path, true);
+    sb_end(&arena);
 
     /* Operation parameters first, then the auth parameters, in the order
      * botocore writes them: S3 does not care, but identical URLs make the
      * comparison with botocore exact. */
     for (size_t i = 0; i < req->n_query; i++)
-        if (!push_query(query, &n_query, req->query[i].name, req->query[i].value))
-            goto oom;
-    if (!push_query(query, &n_query, "X-Amz-Algorithm", SIGV4_ALGORITHM) ||
-        !push_query(query, &n_query, "X-Amz-Credential", scope) ||
-        !push_query(query, &n_query, "X-Amz-Date", amz_date) ||
-        !push_query(query, &n_query, "X-Amz-Expires", expires_s) ||
-        !push_query(query, &n_query, "X-Amz-SignedHeaders", signed_headers))
-        goto oom;
-    if (has_token(creds) &&
-        !push_query(query, &n_query, "X-Amz-Security-Token", creds->session_token))
+        push_query(&arena, query, &n_query, req->query[i].name, req->query[i].value);
+    push_query(&arena, query, &n_query, "X-Amz-Algorithm", SIGV4_ALGORITHM);
+    push_query(&arena, query, &n_query, "X-Amz-Credential", scope.p ? scope.p : "");
+    push_query(&arena, query, &n_query, "X-Amz-Date", amz_date);
+    push_query(&arena, query, &n_query, "X-Amz-Expires", expires_s);
+    push_query(&arena, query, &n_query, "X-Amz-SignedHeaders", sh.p ? sh.p : "");
+    if (has_token(creds))
+        push_query(&arena, query, &n_query, "X-Amz-Security-Token", creds->session_token);
+    if (arena.oom || scope.oom || sh.oom)
         goto oom;
     memcpy(url_order, query, n_query * sizeof(*query));
 
-    if (!compute_signature(req, query, n_query, hdrs, n_hdrs, signed_headers,
-                           SIGV4_UNSIGNED_PAYLOAD, amz_date,
-                           scope + strlen(creds->access_key_id) + 1, creds, cache, sig, err, errlen))
+    if (!compute_signature(req, arena.p, path_off, query, n_query, hdrs, n_hdrs,
+                           sh.p, SIGV4_UNSIGNED_PAYLOAD, amz_date,
+                           scope.p + strlen(creds->access_key_id) + 1, creds, cache,
+                           sig, err, errlen))
         goto fail;
 
+    /* The URL, sized once: its parts are all known now. */
+    size_t need = strlen(scheme) + 3 + strlen(req->host) + strlen(arena.p + path_off) +
+                  sizeof("&X-Amz-Signature=") + 64;
+    for (size_t i = 0; i < n_query; i++)
+        need += 2 + strlen(arena.p + url_order[i].name) + strlen(arena.p + url_order[i].value);
+    sb_reserve(&b, need);
     sb_add(&b, scheme);
     sb_add(&b, "://");
     sb_add(&b, req->host);
-    sb_add_encoded(&b, req->path, true);
+    sb_add(&b, arena.p + path_off);
     for (size_t i = 0; i < n_query; i++) {
         sb_addc(&b, i ? '&' : '?');
-        sb_add(&b, url_order[i].name);
+        sb_add(&b, arena.p + url_order[i].name);
         sb_addc(&b, '=');
-        sb_add(&b, url_order[i].value);
+        sb_add(&b, arena.p + url_order[i].value);
     }
     sb_add(&b, "&X-Amz-Signature=");
     sb_add(&b, sig);
-    if (b.oom)
+    url = sb_take(&b);
+    if (!url)
         goto oom;
-    url = b.p;
-    b.p = NULL;
     goto out;
 
 oom:
@@ -723,11 +939,12 @@ oom:
 fail:
     sb_free(&b);
 out:
-    free(url_order);    /* shares strings with QUERY */
-    enc_kv_free(query, n_query);
-    canon_hdr_free(hdrs, n_hdrs);
-    free(scope);
-    free(signed_headers);
+    items_free(hdrs, hstack);
+    items_free(query, qstack);
+    items_free(url_order, ostack);
+    sb_free(&arena);
+    sb_free(&scope);
+    sb_free(&sh);
     return url;
 }
 
@@ -737,11 +954,11 @@ int sigv4_sign_headers(const struct sigv4_request *req, const char *payload_sha2
                        char *err, size_t errlen)
 {
     char amz_date[17], sig[65];
-    char *scope = NULL, *signed_headers = NULL;
-    struct canon_hdr *hdrs = NULL;
-    struct enc_kv *query = NULL;
-    size_t n_hdrs = 0, n_query = 0;
-    struct sbuf auth = { 0 };
+    char arena_store[SIGV4_SCRATCH], scope_store[SIGV4_SMALL], sh_store[SIGV4_SMALL];
+    struct canon_hdr hstack[SIGV4_STACK_ITEMS], *hdrs = NULL;
+    struct enc_kv qstack[SIGV4_STACK_ITEMS], *query = NULL;
+    size_t n_hdrs = 0, n_query = 0, path_off = 0;
+    struct sbuf arena, scope, sh, auth;
     struct sigv4_kv extra[3];
     size_t n_extra = 0;
     int n_out = 0;
@@ -774,37 +991,42 @@ int sigv4_sign_headers(const struct sigv4_request *req, const char *payload_sha2
         }
     }
 
-    hdrs = build_headers(req, extra, n_extra, &n_hdrs, err, errlen);
-    if (!hdrs)
-        goto fail;
-    scope = make_scope(req, amz_date, true, creds);
-    signed_headers = join_signed_headers(hdrs, n_hdrs);
-    query = calloc(req->n_query + 1, sizeof(*query));
-    if (!scope || !signed_headers || !query)
+    sb_init(&arena, arena_store, sizeof arena_store);
+    sb_init(&scope, scope_store, sizeof scope_store);
+    sb_init(&sh, sh_store, sizeof sh_store);
+    sb_init(&auth, NULL, 0);
+    hdrs = items(hstack, req->n_headers + n_extra + 1, sizeof(*hdrs));
+    query = items(qstack, req->n_query + 1, sizeof(*query));
+    if (!hdrs || !query)
         goto oom;
+    if (!build_headers(req, extra, n_extra, &arena, hdrs, &n_hdrs, err, errlen))
+        goto fail;
+    add_scope(&scope, req, amz_date, creds);
+    add_signed_headers(&sh, arena.p, hdrs, n_hdrs);
+    path_off = arena.len;
+    sb_add_encoded(&arena, req->path, true);
+    sb_end(&arena);
     for (size_t i = 0; i < req->n_query; i++)
-        if (!push_query(query, &n_query, req->query[i].name, req->query[i].value))
-            goto oom;
+        push_query(&arena, query, &n_query, req->query[i].name, req->query[i].value);
+    if (arena.oom || scope.oom || sh.oom)
+        goto oom;
 
-    if (!compute_signature(req, query, n_query, hdrs, n_hdrs, signed_headers,
-                           payload, amz_date,
-                           scope + strlen(creds->access_key_id) + 1,
+    if (!compute_signature(req, arena.p, path_off, query, n_query, hdrs, n_hdrs,
+                           sh.p, payload, amz_date,
+                           scope.p + strlen(creds->access_key_id) + 1,
                            creds, cache, sig, err, errlen))
         goto fail;
 
     sb_add(&auth, SIGV4_ALGORITHM " Credential=");
-    sb_add(&auth, scope);
+    sb_add(&auth, scope.p);
     sb_add(&auth, ", SignedHeaders=");
-    sb_add(&auth, signed_headers);
+    sb_add(&auth, sh.p);
     sb_add(&auth, ", Signature=");
     sb_add(&auth, sig);
-    if (auth.oom)
-        goto oom;
 
     memset(out, 0, sizeof(*out) * SIGV4_MAX_OUT_HEADERS);
     out[n_out].name = strdup("Authorization");
-    out[n_out++].value = auth.p;
-    auth.p = NULL;
+    out[n_out++].value = sb_take(&auth);
     for (size_t i = 0; i < n_extra; i++) {
         out[n_out].name = strdup(extra[i].name);
         out[n_out++].value = strdup(extra[i].value);
@@ -824,10 +1046,11 @@ fail:
     n_out = -1;
 out:
     sb_free(&auth);
-    enc_kv_free(query, n_query);
-    canon_hdr_free(hdrs, n_hdrs);
-    free(scope);
-    free(signed_headers);
+    items_free(hdrs, hstack);
+    items_free(query, qstack);
+    sb_free(&arena);
+    sb_free(&scope);
+    sb_free(&sh);
     return n_out;
 }
 

@@ -4,7 +4,8 @@
  * a cache of the derived signing key per (access key, date, region).
  *
  * Nothing here does I/O or allocates behind the caller's back except the
- * returned strings, which the caller frees.
+ * returned strings, which the caller frees, and the SHA-256 and HMAC objects
+ * fetched from libcrypto once per process (see sigv4.c).
  */
 #ifndef PRESIGND_SIGV4_H
 #define PRESIGND_SIGV4_H
