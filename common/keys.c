@@ -9,11 +9,14 @@
  */
 #include "keys.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include <uuid/uuid.h>
 
@@ -92,6 +95,64 @@ bool keys_utf8_valid(const char *s, size_t len)
 static bool is_control(uint32_t cp)
 {
     return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F);
+}
+
+/* ---- uuid4
+ *
+ * Every upload key and most request ids need a uuid4, so the randomness
+ * comes from a pool of kernel CSPRNG bytes (getrandom) refilled 4 KiB at a
+ * time: libuuid's uuid_generate_random() costs several system calls per id
+ * (it reseeds random(3) from getpid/getuid/time on every call). The pool is
+ * emptied in a forked child, so two workers never hand out the same bytes,
+ * and is per thread, so threads need no lock.
+ */
+static _Thread_local unsigned char uuid_pool[4096];
+static _Thread_local size_t uuid_pool_left;
+static pthread_once_t uuid_pool_once = PTHREAD_ONCE_INIT;
+
+static void uuid_pool_forget(void)
+{
+    uuid_pool_left = 0;
+}
+
+static void uuid_pool_init(void)
+{
+    pthread_atfork(NULL, NULL, uuid_pool_forget);
+}
+
+static bool uuid_pool_take(unsigned char *out, size_t n)
+{
+    pthread_once(&uuid_pool_once, uuid_pool_init);
+    if (uuid_pool_left < n) {
+        size_t got = 0;
+        while (got < sizeof uuid_pool) {
+            ssize_t r = getrandom(uuid_pool + got, sizeof uuid_pool - got, 0);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0)
+                return false;
+            got += (size_t)r;
+        }
+        uuid_pool_left = sizeof uuid_pool;
+    }
+    memcpy(out, uuid_pool + sizeof uuid_pool - uuid_pool_left, n);
+    /* Used bytes do not stay behind for a later memory disclosure. */
+    memset(uuid_pool + sizeof uuid_pool - uuid_pool_left, 0, n);
+    uuid_pool_left -= n;
+    return true;
+}
+
+void keys_uuid4(char out[37])
+{
+    uuid_t uu = { 0 };      /* filled below; initialized for the analyzers */
+
+    if (uuid_pool_take(uu, sizeof uu)) {
+        uu[6] = (unsigned char)((uu[6] & 0x0f) | 0x40);   /* version 4 */
+        uu[8] = (unsigned char)((uu[8] & 0x3f) | 0x80);   /* RFC 4122 variant */
+    } else {
+        uuid_generate_random(uu);   /* no getrandom(2): libuuid's own sources */
+    }
+    uuid_unparse_lower(uu, out);
 }
 
 /* ---- filenames */
@@ -193,7 +254,6 @@ char *keys_sanitize_filename(const char *filename, size_t max_bytes,
 char *keys_new_upload_key(const char *prefix, const char *filename,
                           size_t max_filename_bytes, char *err, size_t errlen)
 {
-    uuid_t uu;
     char uuid_s[KEYS_UUID_LEN + 1];
     char *name, *key;
     size_t plen, room, nlen;
@@ -215,8 +275,7 @@ char *keys_new_upload_key(const char *prefix, const char *filename,
     if (!name)
         return NULL;
 
-    uuid_generate_random(uu);
-    uuid_unparse_lower(uu, uuid_s);
+    keys_uuid4(uuid_s);
 
     nlen = strlen(name);
     key = malloc(plen + KEYS_UUID_LEN + 1 + nlen + 1);
@@ -255,6 +314,11 @@ static bool check_chars_and_segments(const char *s, size_t len,
 
     while (i < len) {
         uint32_t cp;
+        /* Printable ASCII, most of any key, needs no decoding. */
+        if (p[i] >= 0x20 && p[i] < 0x7f) {
+            i++;
+            continue;
+        }
         size_t n = utf8_decode(p + i, len - i, &cp);
         if (n == 0) {
             set_err(err, errlen, "not valid UTF-8");

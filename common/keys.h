@@ -44,6 +44,14 @@ bool keys_valid(const char *key, const char *prefix, char *err, size_t errlen);
 bool keys_valid_list_prefix(const char *list_prefix, const char *prefix,
                             char *err, size_t errlen);
 
+/*
+ * A new random uuid4, lower-case, into OUT (36 characters and a NUL). The
+ * bytes come from a per-thread pool of getrandom(2) output that a fork
+ * empties, so it is cheap enough for every request and unique across
+ * workers.
+ */
+void keys_uuid4(char out[37]);
+
 /* True when S (LEN bytes) is valid UTF-8 (no overlongs, no surrogates). */
 bool keys_utf8_valid(const char *s, size_t len);
 
