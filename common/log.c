@@ -4,19 +4,35 @@
  * Each line is formatted into one buffer and written with a single write(2)
  * on an O_APPEND descriptor, so lines from the master and all workers never
  * interleave mid-line even though they share the file.
+ *
+ * Access lines of a worker may be buffered (nginx's "access_log buffer="):
+ * one write(2) per request cost as much as building the line. When the
+ * access log is a regular file and a worker attached its event loop, lines
+ * collect in a buffer that is written when the event-loop round that
+ * produced them ends (an event made active by the first line runs after
+ * every callback already queued), when it would overflow, before an
+ * error-log line to the same file, on reopen, on detach and at exit. Every
+ * flush is one write(2) of whole lines on the O_APPEND descriptor, so lines
+ * still never interleave. Pipes and sockets (the journal) keep one write
+ * per line: writes to a pipe are atomic only up to PIPE_BUF.
  */
 #include "log.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #define LOG_LINE_MAX 4096
+#define ACCESS_BUF_SIZE 32768
 
 static int log_fd = STDERR_FILENO;
 static int access_fd = STDERR_FILENO;
@@ -27,6 +43,59 @@ static enum log_level log_min = LOG_LVL_INFO;
 static const char *log_role = "presignd";
 
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
+
+static char *acc_buf;               /* ACCESS_BUF_SIZE bytes once attached */
+static size_t acc_len;
+static struct event *acc_flush_ev;  /* on the attached loop, or NULL */
+static bool acc_regular;            /* access_fd is a regular file */
+
+static void write_all(int fd, const char *buf, size_t len);
+
+static void access_fd_changed(void)
+{
+    struct stat st;
+
+    acc_regular = fstat(access_fd, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+void log_access_flush(void)
+{
+    if (acc_len) {
+        size_t n = acc_len;
+        acc_len = 0;
+        write_all(access_fd, acc_buf, n);
+    }
+}
+
+static void on_access_flush(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    log_access_flush();
+}
+
+int log_access_attach(struct event_base *base)
+{
+    static bool at_exit;
+
+    log_access_flush();
+    if (acc_flush_ev) {
+        event_free(acc_flush_ev);
+        acc_flush_ev = NULL;
+    }
+    if (!base)
+        return 0;
+    if (!acc_buf && !(acc_buf = malloc(ACCESS_BUF_SIZE)))
+        return -1;
+    acc_flush_ev = event_new(base, -1, 0, on_access_flush, NULL);
+    if (!acc_flush_ev)
+        return -1;
+    if (!at_exit)
+        at_exit = atexit(log_access_flush) == 0;
+    access_fd_changed();
+    return 0;
+}
 
 static int open_append(const char *path)
 {
@@ -69,9 +138,11 @@ int log_configure(const char *file, const char *access, enum log_level level,
         nacc_path = strdup(access);
     }
 
+    log_access_flush();
     int olog = log_fd, oacc = access_fd;
     log_fd = nlog;
     access_fd = nacc;
+    access_fd_changed();
     if (olog > STDERR_FILENO && olog != nlog && olog != nacc)
         close(olog);
     if (oacc > STDERR_FILENO && oacc != olog && oacc != nlog && oacc != nacc)
@@ -88,6 +159,8 @@ int log_configure(const char *file, const char *access, enum log_level level,
 int log_reopen(void)
 {
     int rc = 0;
+
+    log_access_flush();     /* the lines belong to the file they came from */
     if (log_path) {
         int fd = open_append(log_path);
         if (fd < 0)
@@ -106,6 +179,7 @@ int log_reopen(void)
         else
             replace_fd(&access_fd, fd);
     }
+    access_fd_changed();
     return rc;
 }
 
@@ -159,6 +233,8 @@ void log_vmsg(enum log_level level, const char *fmt, va_list ap)
         if (line[i] == '\n' || line[i] == '\r')
             line[i] = ' ';
     line[n++] = '\n';
+    if (access_fd == log_fd)
+        log_access_flush();     /* keep the order of a shared file */
     write_all(log_fd, line, n);
     errno = saved;
 }
@@ -175,6 +251,17 @@ void log_access(const char *line, size_t len)
 {
     if (access_off)
         return;
+    if (acc_flush_ev && acc_regular && len < ACCESS_BUF_SIZE) {
+        if (acc_len + len + 1 > ACCESS_BUF_SIZE)
+            log_access_flush();
+        if (acc_len == 0)
+            event_active(acc_flush_ev, EV_TIMEOUT, 1);
+        memcpy(acc_buf + acc_len, line, len);
+        acc_buf[acc_len + len] = '\n';
+        acc_len += len + 1;
+        return;
+    }
+    log_access_flush();
     char buf[LOG_LINE_MAX];
     if (len < sizeof buf) {
         memcpy(buf, line, len);

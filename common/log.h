@@ -35,6 +35,20 @@ void log_vmsg(enum log_level level, const char *fmt, va_list ap);
 /* One access log line; LINE is a complete JSON object without newline. */
 void log_access(const char *line, size_t len);
 
+/*
+ * Buffer access lines on the event loop BASE (a worker's): while the access
+ * log is a regular file, lines are written in batches, one write(2) of whole
+ * lines at the end of each event-loop round that logged any (and when the
+ * buffer is full, before an error line to the same file, on reopen and at
+ * exit). BASE NULL flushes and detaches (do it before freeing the loop).
+ * Returns 0, or -1 when out of memory (lines are then written one by one).
+ */
+struct event_base;
+int log_access_attach(struct event_base *base);
+
+/* Write out buffered access lines now. */
+void log_access_flush(void);
+
 #define log_debug(...) log_msg(LOG_LVL_DEBUG, __VA_ARGS__)
 #define log_info(...)  log_msg(LOG_LVL_INFO, __VA_ARGS__)
 #define log_warn(...)  log_msg(LOG_LVL_WARN, __VA_ARGS__)
