@@ -270,11 +270,47 @@ static void line_str(struct line *l, const char *s)
     line_raw(l, "\"");
 }
 
+/* Decimal digits of V written backwards so that they end at END; returns
+ * where they start. Numbers of the hot path skip printf. */
+static char *u64_digits(char *end, uint64_t v)
+{
+    do {
+        *--end = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return end;
+}
+
+static void line_u64(struct line *l, uint64_t v)
+{
+    char num[24];
+
+    num[sizeof num - 1] = '\0';
+    line_raw(l, u64_digits(num + sizeof num - 1, v));
+}
+
+/* MS with three decimals, as "%.3f" writes it (rounded to the microsecond). */
+static void line_ms(struct line *l, double ms)
+{
+    char num[48], *end = num + sizeof num - 1, *p;
+
+    if (!(ms >= 0.0) || ms >= 1e15) {   /* NaN, negative, absurd: printf */
+        snprintf(num, sizeof num, "%.3f", ms);
+        line_raw(l, num);
+        return;
+    }
+    uint64_t us = (uint64_t)(ms * 1000.0 + 0.5);
+    *end = '\0';
+    p = u64_digits(end, us % 1000 + 1000);      /* "1ddd": zero-padded */
+    *p = '.';
+    line_raw(l, u64_digits(p, us / 1000));
+}
+
 /* One JSON line per request; never a query string, URL or credential. */
 static void access_log(struct api_req *r, int status, size_t bytes)
 {
     struct line l;
-    char ts[40], num[160];
+    char ts[40];
     struct timespec now;
     double ms = elapsed(&r->t0) * 1000.0;
 
@@ -294,14 +330,22 @@ static void access_log(struct api_req *r, int status, size_t bytes)
     line_str(&l, routes[r->route].label);
     line_raw(&l, ",\"path\":");
     line_str(&l, r->path ? r->path : "");
-    snprintf(num, sizeof num, ",\"status\":%d,\"bytes\":%zu,\"duration_ms\":%.3f,"
-             "\"worker_pid\":%s,\"s3_ms\":", status, bytes, ms, r->api->pid);
-    line_raw(&l, num);
+    line_raw(&l, ",\"status\":");
+    if (status < 0)
+        line_raw(&l, "-");
+    line_u64(&l, status < 0 ? -(uint64_t)status : (uint64_t)status);
+    line_raw(&l, ",\"bytes\":");
+    line_u64(&l, bytes);
+    line_raw(&l, ",\"duration_ms\":");
+    line_ms(&l, ms);
+    line_raw(&l, ",\"worker_pid\":");
+    line_raw(&l, r->api->pid);
+    line_raw(&l, ",\"s3_ms\":");
     if (r->s3_used)
-        snprintf(num, sizeof num, "%.3f}", r->s3_seconds * 1000.0);
+        line_ms(&l, r->s3_seconds * 1000.0);
     else
-        snprintf(num, sizeof num, "null}");
-    line_raw(&l, num);
+        line_raw(&l, "null");
+    line_raw(&l, "}");
     if (!l.full)
         log_access(l.buf, l.pos);
 }
@@ -741,6 +785,65 @@ static const char *string_field(struct api_req *r, struct json_object *obj,
 
 /* ---- handlers --------------------------------------------------------- */
 
+static size_t put_str(char *buf, size_t n, const char *s)
+{
+    size_t len = strlen(s);
+
+    memcpy(buf + n, s, len);
+    return n + len;
+}
+
+static size_t put_i64(char *buf, size_t n, int64_t v)
+{
+    char num[24], *end = num + sizeof num;
+    char *p = u64_digits(end, v < 0 ? -(uint64_t)v : (uint64_t)v);
+
+    if (v < 0)
+        *--p = '-';
+    memcpy(buf + n, p, (size_t)(end - p));
+    return n + (size_t)(end - p);
+}
+
+/*
+ * The 200 answer of /upload-url, formatted straight into one buffer: a json-c
+ * object tree cost about as much as the signing. Same keys, order and bytes
+ * as json_object_to_json_string() (PLAIN, NOSLASHESCAPE) would give.
+ */
+static void reply_upload(struct api_req *r, const struct s3_presigned *p,
+                         const char *key, const char *type, int64_t size)
+{
+    size_t ulen = strlen(p->url), klen = strlen(key), tlen = strlen(type);
+    size_t need = 6 * (ulen + klen + 2 * tlen) + 512;   /* escapes, numbers, keys */
+    char stack[4096], *buf = need <= sizeof stack ? stack : malloc(need);
+    size_t n = 0;
+
+    if (!buf) {
+        fail(r, 500, "internal_error", "out of memory");
+        return;
+    }
+    n = put_str(buf, n, "{\"presigned_url\":");
+    n = http_json_quote(buf, n, p->url, ulen);
+    n = put_str(buf, n, ",\"expires_in\":");
+    n = put_i64(buf, n, p->expires_in);
+    n = put_str(buf, n, ",\"file_key\":");
+    n = http_json_quote(buf, n, key, klen);
+    n = put_str(buf, n, ",\"method\":\"PUT\",\"headers\":{\"Content-Type\":");
+    n = http_json_quote(buf, n, type, tlen);
+    if (size >= 0) {
+        n = put_str(buf, n, ",\"Content-Length\":\"");
+        n = put_i64(buf, n, size);
+        n = put_str(buf, n, "\"");
+    }
+    n = put_str(buf, n, "},\"content_type\":");
+    n = http_json_quote(buf, n, type, tlen);
+    n = put_str(buf, n, ",\"max_file_size\":");
+    n = put_i64(buf, n, r->api->cfg->max_file_size);
+    n = put_str(buf, n, "}");
+    reply(r, 200, "application/json", buf, n, REPLY_NO_STORE);
+    if (buf != stack)
+        free(buf);
+}
+
 static void handle_upload(struct api_req *r)
 {
     static const char *const allowed[] = { "filename", "content_type", "size", NULL };
@@ -817,24 +920,9 @@ static void handle_upload(struct api_req *r)
         goto out;
     }
     metrics_presign(METRICS_PRESIGN_UPLOAD);
-
-    struct json_object *o = json_object_new_object(), *hdrs = json_object_new_object();
-    add_string(o, "presigned_url", p.url);
-    json_object_object_add(o, "expires_in", json_object_new_int64(p.expires_in));
-    add_string(o, "file_key", key);
-    add_string(o, "method", "PUT");
-    add_string(hdrs, "Content-Type", type);
-    if (size >= 0) {
-        char n[24];
-        snprintf(n, sizeof n, "%" PRId64, size);
-        add_string(hdrs, "Content-Length", n);
-    }
-    json_object_object_add(o, "headers", hdrs);
-    add_string(o, "content_type", type);
-    json_object_object_add(o, "max_file_size", json_object_new_int64(cfg->max_file_size));
+    reply_upload(r, &p, key, type, size);
     s3_presigned_free(&p);
     free(key);
-    reply_json(r, 200, o, REPLY_NO_STORE);
 out:
     json_object_put(body);
 }
@@ -1378,7 +1466,9 @@ static void on_request(struct evhttp_request *req, void *arg)
         char *addr = NULL;
         ev_uint16_t port = 0;
         evhttp_connection_get_peer(r->evcon, &addr, &port);
-        snprintf(r->remote, sizeof r->remote, "%s", addr ? addr : "");
+        size_t n = addr ? strnlen(addr, sizeof r->remote - 1) : 0;
+        memcpy(r->remote, addr ? addr : "", n);     /* no printf per request */
+        r->remote[n] = '\0';
     }
 
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
@@ -1486,6 +1576,9 @@ struct api *api_new(struct event_base *base, struct evhttp *http,
     }
     configure_evhttp(api, http);
     evhttp_set_gencb(http, on_request, &api->main_l);
+    /* Access lines go out once per event-loop round, not once per request. */
+    if (log_access_attach(base) < 0)
+        log_warn("access log lines are written one by one: out of memory");
     return api;
 }
 
@@ -1510,6 +1603,7 @@ void api_free(struct api *api)
 {
     if (!api)
         return;
+    log_access_attach(NULL);    /* flush: the loop goes away after us */
     if (api->health_op)
         s3_cancel(api->health_op);
     /* Requests still waiting for S3 or being written out: their connections

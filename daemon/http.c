@@ -3,15 +3,14 @@
  */
 #include "http.h"
 
+#include "keys.h"
+
 #include <ctype.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
-#include <uuid/uuid.h>
 
 bool http_request_id_sane(const char *id)
 {
@@ -29,77 +28,51 @@ bool http_request_id_sane(const char *id)
     return n > 0;
 }
 
-/*
- * Request ids are made for most requests, so their randomness comes from a
- * pool refilled 4 KiB at a time: libuuid's uuid_generate_random() costs six
- * system calls per id (it mixes getpid/getuid/... into random(3)). The pool
- * is emptied in a forked child, so two workers never hand out the same ids.
- */
-static unsigned char id_pool[4096];
-static size_t id_pool_left;
-static int id_pool_atfork;
-
-static void id_pool_forget(void)
-{
-    id_pool_left = 0;
-}
-
-static int id_pool_take(unsigned char *out, size_t n)
-{
-    if (!id_pool_atfork) {
-        pthread_atfork(NULL, NULL, id_pool_forget);
-        id_pool_atfork = 1;
-    }
-    if (id_pool_left < n) {
-        size_t got = 0;
-        while (got < sizeof id_pool) {
-            ssize_t r = getrandom(id_pool + got, sizeof id_pool - got, 0);
-            if (r <= 0)
-                return -1;
-            got += (size_t)r;
-        }
-        id_pool_left = sizeof id_pool;
-    }
-    memcpy(out, id_pool + sizeof id_pool - id_pool_left, n);
-    id_pool_left -= n;
-    return 0;
-}
-
+/* Request ids share the cheap uuid4 of upload keys (see keys.h). */
 void http_request_id_new(char *out)
 {
-    static const char hex[] = "0123456789abcdef";
-    unsigned char u[16];
-
-    if (id_pool_take(u, sizeof u) < 0) {
-        uuid_t fallback;
-        uuid_generate_random(fallback);
-        uuid_unparse_lower(fallback, out);
-        return;
-    }
-    u[6] = (unsigned char)((u[6] & 0x0f) | 0x40);   /* version 4 */
-    u[8] = (unsigned char)((u[8] & 0x3f) | 0x80);   /* RFC 4122 variant */
-    char *p = out;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            *p++ = '-';
-        *p++ = hex[u[i] >> 4];
-        *p++ = hex[u[i] & 15];
-    }
-    *p = '\0';
+    keys_uuid4(out);
 }
 
+/*
+ * Every access log line carries a time stamp: the date and time part is
+ * formatted once per second (gmtime_r and printf cost more than the rest of
+ * the line), only the milliseconds per call. One thread at a time.
+ */
 size_t http_time_iso_ms(const struct timespec *ts, char *buf, size_t len)
 {
-    struct tm tm;
-    time_t t = ts->tv_sec;
+    static time_t cached_sec = (time_t)-1;
+    static char cached[32];
+    static size_t cached_len;
 
-    gmtime_r(&t, &tm);
-    int n = snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                     tm.tm_hour, tm.tm_min, tm.tm_sec, ts->tv_nsec / 1000000L);
-    if (n < 0)
+    if (ts->tv_sec != cached_sec) {
+        struct tm tm;
+        time_t t = ts->tv_sec;
+
+        if (!gmtime_r(&t, &tm))
+            memset(&tm, 0, sizeof tm);
+        int n = snprintf(cached, sizeof cached, "%04d-%02d-%02dT%02d:%02d:%02d",
+                         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                         tm.tm_hour, tm.tm_min, tm.tm_sec);
+        if (n < 0 || (size_t)n >= sizeof cached)
+            return 0;
+        cached_len = (size_t)n;
+        cached_sec = ts->tv_sec;
+    }
+    long ms = ts->tv_nsec / 1000000L;
+    if (ms < 0 || ms > 999)
+        ms = 0;
+    if (len < cached_len + 6)   /* ".123Z" and the NUL */
         return 0;
-    return (size_t)n < len ? (size_t)n : len - 1;
+    memcpy(buf, cached, cached_len);
+    char *p = buf + cached_len;
+    p[0] = '.';
+    p[1] = (char)('0' + ms / 100);
+    p[2] = (char)('0' + ms / 10 % 10);
+    p[3] = (char)('0' + ms % 10);
+    p[4] = 'Z';
+    p[5] = '\0';
+    return cached_len + 5;
 }
 
 static bool tm_sane(const struct tm *tm)
@@ -180,36 +153,123 @@ const char *http_reason(int status)
     }
 }
 
+/*
+ * Eight bytes at a time: true when the word X may hold a byte that JSON
+ * strings escape (below 0x20, '"' or '\\'), or with HIGH also 0x7f and
+ * above. The classic "has a byte less than n / equal to n" tests: exact
+ * about whether some byte matches, which is all a skip needs.
+ */
+static bool word_has_special(uint64_t x, bool high)
+{
+    const uint64_t ones = 0x0101010101010101ULL, top = 0x8080808080808080ULL;
+    uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+    uint64_t hit = ((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b);
+
+    if (high) {
+        uint64_t d = x ^ (ones * 0x7f);
+        hit |= x | ((d - ones) & ~d);
+    }
+    return (hit & top) != 0;
+}
+
+static bool byte_special(unsigned char c, bool high)
+{
+    return c < 0x20 || c == '"' || c == '\\' || (high && c >= 0x7f);
+}
+
+/* Length of the run at S (at most LEN bytes) that needs no escape. */
+static size_t plain_run(const unsigned char *s, size_t len, bool high)
+{
+    size_t i = 0;
+
+    for (;;) {
+        while (i + 8 <= len) {
+            uint64_t x;
+            memcpy(&x, s + i, 8);
+            if (word_has_special(x, high))
+                break;
+            i += 8;
+        }
+        if (i >= len || byte_special(s[i], high))
+            return i;
+        i++;
+    }
+}
+
 size_t http_json_escape(char *buf, size_t pos, size_t size,
                         const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
 
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        char esc[7];
-        size_t n;
-
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)c;
-            n = 2;
-        } else if (c < 0x20 || c >= 0x7f) {
-            esc[0] = '\\';
-            esc[1] = 'u';
-            esc[2] = '0';
-            esc[3] = '0';
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
-            n = 6;
-        } else {
-            esc[0] = (char)c;
-            n = 1;
+    while (i < len) {
+        /* A run of bytes that need no escape, copied at once. */
+        size_t run = plain_run(u + i, len - i, true);
+        if (run) {
+            if (pos + run >= size)
+                return size;
+            memcpy(buf + pos, s + i, run);
+            pos += run;
+            i += run;
+            continue;
         }
-        if (pos + n >= size)
-            return size;
-        memcpy(buf + pos, esc, n);
-        pos += n;
+
+        unsigned char c = u[i++];
+        if (c == '"' || c == '\\') {
+            if (pos + 2 >= size)
+                return size;
+            buf[pos++] = '\\';
+            buf[pos++] = (char)c;
+        } else {
+            if (pos + 6 >= size)
+                return size;
+            memcpy(buf + pos, "\\u00", 4);
+            buf[pos + 4] = hex[c >> 4];
+            buf[pos + 5] = hex[c & 15];
+            pos += 6;
+        }
     }
+    return pos;
+}
+
+size_t http_json_quote(char *buf, size_t pos, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+
+    buf[pos++] = '"';
+    while (i < len) {
+        size_t run = plain_run(u + i, len - i, false);
+        memcpy(buf + pos, s + i, run);
+        pos += run;
+        i += run;
+        if (i >= len)
+            break;
+
+        unsigned char c = u[i++];
+        char e;
+        switch (c) {
+        case '"':  e = '"'; break;
+        case '\\': e = '\\'; break;
+        case '\b': e = 'b'; break;
+        case '\f': e = 'f'; break;
+        case '\n': e = 'n'; break;
+        case '\r': e = 'r'; break;
+        case '\t': e = 't'; break;
+        default:   e = 0; break;
+        }
+        buf[pos++] = '\\';
+        if (e) {
+            buf[pos++] = e;
+        } else {
+            memcpy(buf + pos, "u00", 3);
+            buf[pos + 3] = hex[c >> 4];
+            buf[pos + 4] = hex[c & 15];
+            pos += 5;
+        }
+    }
+    buf[pos++] = '"';
     return pos;
 }

@@ -20,7 +20,7 @@
 bool http_request_id_sane(const char *id);
 
 /* A new random uuid4 in OUT (HTTP_UUID_LEN + 1 bytes), lower-case; the
- * randomness comes from a per-process pool (emptied on fork). */
+ * randomness comes from a pool per thread, emptied on fork (keys_uuid4). */
 void http_request_id_new(char *out);
 
 /* "2026-11-28T06:15:55.123Z" for TS (UTC). Returns the length written. */
@@ -49,5 +49,15 @@ const char *http_reason(int status);
  */
 size_t http_json_escape(char *buf, size_t pos, size_t size,
                         const char *s, size_t len);
+
+/*
+ * Append S (LEN bytes) to BUF at POS as a quoted JSON string, escaped the
+ * way json-c writes strings with JSON_C_TO_STRING_NOSLASHESCAPE ('"', '\\',
+ * \b \f \n \r \t, other control characters as \u00xx; every other byte,
+ * UTF-8 included, as is), so an answer formatted directly has the same bytes
+ * json-c would produce. BUF needs room for 6 * LEN + 2 bytes from POS.
+ * Returns the new position.
+ */
+size_t http_json_quote(char *buf, size_t pos, const char *s, size_t len);
 
 #endif
