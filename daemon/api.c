@@ -23,10 +23,13 @@
 #include "openapi.h"
 #include "s3.h"
 
+#include <sys/queue.h>          /* TAILQ_FOREACH over the request headers */
+
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/http_struct.h>   /* the request's HTTP version */
 #include <event2/keyvalq_struct.h>
 #include <json-c/json.h>
 
@@ -695,12 +698,31 @@ static struct json_object *parse_body(struct api_req *r, const char *const *allo
         return NULL;
     }
 
+    /* JSON is UTF-8 (RFC 8259); json-c's own check lets encoded surrogates
+     * and overlong forms through. */
+    if (!keys_utf8_valid(text, len)) {
+        fail(r, 400, "invalid_json", "malformed JSON: the body is not valid UTF-8");
+        return NULL;
+    }
+
     struct json_tokener *tok = r->api->tok;
     json_tokener_reset(tok);
     struct json_object *obj = json_tokener_parse_ex(tok, text, (int)len);
     enum json_tokener_error jerr = json_tokener_get_error(tok);
     size_t end = json_tokener_get_parse_end(tok);
+    if (!obj && jerr == json_tokener_continue) {
+        /* A bare number or literal waits for more input: the body is all
+         * there is, so give json-c its end (the terminating NUL). */
+        obj = json_tokener_parse_ex(tok, "", 1);
+        jerr = json_tokener_get_error(tok);
+        end = len;
+    }
 
+    if (!obj && jerr == json_tokener_success) {
+        /* json-c's value for a JSON null is NULL */
+        fail(r, 400, "invalid_json", "the body must be a JSON object");
+        return NULL;
+    }
     if (!obj || jerr != json_tokener_success) {
         json_object_put(obj);
         fail(r, 400, "invalid_json", "malformed JSON: %s",
@@ -1372,6 +1394,28 @@ static void dispatch(struct api_req *r, const char *path)
     enum evhttp_cmd_type cmd = evhttp_request_get_command(r->req);
     const struct cfg *cfg = api->cfg;
 
+    /* evhttp parses a CONNECT target as an authority, so it has no path to
+     * route by; nothing here tunnels: an unimplemented method (RFC 9110
+     * 15.6.2), not a 405 that would need an Allow for a route. */
+    if (cmd == EVHTTP_REQ_CONNECT) {
+        evhttp_add_header(evhttp_request_get_output_headers(r->req), "Connection", "close");
+        fail(r, 501, "not_implemented", "CONNECT is not supported");
+        return;
+    }
+    /* Two Content-Length headers that disagree: a proxy in front may have
+     * framed the body by the other one (request smuggling, RFC 9112 6.3). */
+    const char *first_cl = NULL;
+    struct evkeyval *hv;
+    TAILQ_FOREACH(hv, evhttp_request_get_input_headers(r->req), next) {
+        if (strcasecmp(hv->key, "Content-Length") != 0)
+            continue;
+        if (first_cl && strcmp(first_cl, hv->value) != 0) {
+            evhttp_add_header(evhttp_request_get_output_headers(r->req), "Connection", "close");
+            fail(r, 400, "invalid_request", "conflicting Content-Length headers");
+            return;
+        }
+        first_cl = hv->value;
+    }
     if (r->route == R_NONE) {
         fail(r, 404, "not_found", "no such route");
         return;
@@ -1469,6 +1513,18 @@ static void on_request(struct evhttp_request *req, void *arg)
         size_t n = addr ? strnlen(addr, sizeof r->remote - 1) : 0;
         memcpy(r->remote, addr ? addr : "", n);     /* no printf per request */
         r->remote[n] = '\0';
+    }
+
+    /* evhttp takes "HTTP/0.9" as a version and would answer in kind, with
+     * no framing: answer 505 in HTTP/1.0 instead. */
+    if (req->major < 1) {
+        req->major = 1;
+        req->minor = 0;
+        r->route = R_NONE;
+        r->path = strdup("/");
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+        fail(r, 505, "http_version_not_supported", "HTTP/1.0 or HTTP/1.1 is required");
+        return;
     }
 
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
