@@ -149,6 +149,12 @@ const char *http_reason(int status)
     case 500: return "Internal Server Error";
     case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    case 501: return "Not Implemented";
+    case 431: return "Request Header Fields Too Large";
+    case 429: return "Too Many Requests";
+    case 408: return "Request Timeout";
     default:  return "Unknown";
     }
 }
