@@ -4,6 +4,7 @@
  * which owns the curl multi handle it runs on.
  */
 #include "creds.h"
+#include "errbuf.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -24,20 +25,6 @@
 
 /* A credentials file is a few hundred bytes; refuse to slurp anything huge. */
 #define CREDS_MAX_FILE (1024 * 1024)
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!err || !errlen)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 const char *creds_source_name(enum creds_source s)
 {
@@ -93,7 +80,7 @@ static int fill(struct creds *out, enum creds_source src, const char *ak,
     if (!out->access_key_id || !out->secret_access_key ||
         (nonempty(token) && !out->session_token)) {
         creds_clear(out);
-        set_err(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         return -1;
     }
     return 0;
@@ -137,7 +124,7 @@ int creds_parse_ini(const char *name, const char *text, size_t len,
 
     memset(out, 0, sizeof(*out));
     if (!buf) {
-        set_err(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         return -1;
     }
     memcpy(buf, text, len);
@@ -186,7 +173,7 @@ int creds_parse_ini(const char *name, const char *text, size_t len,
     if (!found) {
         rc = 0;
     } else if (!nonempty(ak) || !nonempty(sk)) {
-        set_err(err, errlen, "%s: profile [%s] lacks %s", name, profile,
+        errbuf_set(err, errlen, "%s: profile [%s] lacks %s", name, profile,
                 nonempty(ak) ? "aws_secret_access_key" : "aws_access_key_id");
         rc = -1;
     } else {
@@ -211,12 +198,12 @@ int creds_from_file(const char *path, const char *profile, struct creds *out,
     if (!f) {
         if (errno == ENOENT || errno == ENOTDIR)
             return 0;
-        set_err(err, errlen, "%s: %s", path, strerror(errno));
+        errbuf_set(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
     if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode) ||
         st.st_size > CREDS_MAX_FILE) {
-        set_err(err, errlen, "%s: not a regular file of at most %d bytes",
+        errbuf_set(err, errlen, "%s: not a regular file of at most %d bytes",
                 path, CREDS_MAX_FILE);
         fclose(f);
         return -1;
@@ -224,12 +211,12 @@ int creds_from_file(const char *path, const char *profile, struct creds *out,
     text = malloc((size_t)st.st_size + 1);
     if (!text) {
         fclose(f);
-        set_err(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         return -1;
     }
     n = fread(text, 1, (size_t)st.st_size, f);
     if (ferror(f)) {
-        set_err(err, errlen, "%s: read error", path);
+        errbuf_set(err, errlen, "%s: read error", path);
         OPENSSL_cleanse(text, n);
         free(text);
         fclose(f);
@@ -276,7 +263,7 @@ int creds_resolve_static(const struct cfg *cfg, struct creds *out,
     /* 1. the config file */
     if (cfg && (nonempty(cfg->access_key_id) || nonempty(cfg->secret_access_key))) {
         if (!nonempty(cfg->access_key_id) || !nonempty(cfg->secret_access_key)) {
-            set_err(err, errlen, "s3.access_key_id and s3.secret_access_key "
+            errbuf_set(err, errlen, "s3.access_key_id and s3.secret_access_key "
                     "must be set together");
             return -1;
         }
@@ -291,7 +278,7 @@ int creds_resolve_static(const struct cfg *cfg, struct creds *out,
     const char *sk = getenv("AWS_SECRET_ACCESS_KEY");
     if (nonempty(ak) || nonempty(sk)) {
         if (!nonempty(ak) || !nonempty(sk)) {
-            set_err(err, errlen, "%s is set but %s is not",
+            errbuf_set(err, errlen, "%s is set but %s is not",
                     nonempty(ak) ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
                     nonempty(ak) ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
             return -1;
@@ -315,7 +302,7 @@ int creds_resolve_static(const struct cfg *cfg, struct creds *out,
         if (rc == 0 && (explicit_path || nonempty(profile_env))) {
             /* Asked for by name and not there: say so rather than quietly
              * falling through to instance metadata. */
-            set_err(err, errlen, "profile [%s] not found in %s", profile, path);
+            errbuf_set(err, errlen, "profile [%s] not found in %s", profile, path);
             free(path);
             return -1;
         }
@@ -394,24 +381,24 @@ int creds_parse_imds(const char *json, size_t len, struct creds *out,
 
     memset(out, 0, sizeof(*out));
     if (!tok) {
-        set_err(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         return -1;
     }
     if (len > (size_t)1 << 20) {
-        set_err(err, errlen, "credentials document too large");
+        errbuf_set(err, errlen, "credentials document too large");
         json_tokener_free(tok);
         return -1;
     }
     o = json_tokener_parse_ex(tok, json, (int)len);
     if (!o || json_tokener_get_error(tok) != json_tokener_success ||
         !json_object_is_type(o, json_type_object)) {
-        set_err(err, errlen, "credentials document is not a JSON object");
+        errbuf_set(err, errlen, "credentials document is not a JSON object");
         goto out;
     }
     const char *code = json_str(o, "Code");
     if (code && strcmp(code, "Success") != 0) {
         /* Code is an IMDS status word, never a secret. */
-        set_err(err, errlen, "instance metadata returned Code \"%.40s\"", code);
+        errbuf_set(err, errlen, "instance metadata returned Code \"%.40s\"", code);
         goto out;
     }
     const char *ak = json_str(o, "AccessKeyId");
@@ -419,14 +406,14 @@ int creds_parse_imds(const char *json, size_t len, struct creds *out,
     const char *token = json_str(o, "Token");
     const char *exp = json_str(o, "Expiration");
     if (!nonempty(ak) || !nonempty(sk) || !nonempty(exp)) {
-        set_err(err, errlen, "credentials document lacks %s",
+        errbuf_set(err, errlen, "credentials document lacks %s",
                 !nonempty(ak) ? "AccessKeyId" :
                 !nonempty(sk) ? "SecretAccessKey" : "Expiration");
         goto out;
     }
     double e = creds_parse_iso8601(exp);
     if (e <= 0) {
-        set_err(err, errlen, "unparsable Expiration \"%.40s\"", exp);
+        errbuf_set(err, errlen, "unparsable Expiration \"%.40s\"", exp);
         goto out;
     }
     if (fill(out, CREDS_IMDS, ak, sk, token, err, errlen) < 0)

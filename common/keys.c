@@ -8,6 +8,7 @@
  * acceptable is refused, only filenames for new keys are cleaned.
  */
 #include "keys.h"
+#include "errbuf.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -21,20 +22,6 @@
 #include <uuid/uuid.h>
 
 #define KEYS_UUID_LEN 36
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!err || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /*
  * Decode one UTF-8 character at S (AVAIL bytes available). Returns its length
@@ -165,11 +152,11 @@ char *keys_sanitize_filename(const char *filename, size_t max_bytes,
     size_t len, o = 0, start, i;
 
     if (!filename) {
-        set_err(err, errlen, "filename is missing");
+        errbuf_set(err, errlen, "filename is missing");
         return NULL;
     }
     if (max_bytes == 0) {
-        set_err(err, errlen, "no room for a filename");
+        errbuf_set(err, errlen, "no room for a filename");
         return NULL;
     }
 
@@ -184,7 +171,7 @@ char *keys_sanitize_filename(const char *filename, size_t max_bytes,
     len = strlen(base);
     clean = malloc(len + 1);
     if (!clean) {
-        set_err(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         return NULL;
     }
     for (i = 0; i < len;) {
@@ -209,7 +196,7 @@ char *keys_sanitize_filename(const char *filename, size_t max_bytes,
     len = o - start;
     if (len == 0) {
         free(clean);
-        set_err(err, errlen, "filename has no usable characters");
+        errbuf_set(err, errlen, "filename has no usable characters");
         return NULL;
     }
 
@@ -229,14 +216,14 @@ char *keys_sanitize_filename(const char *filename, size_t max_bytes,
             keep--;
         if (keep == 0) {
             free(clean);
-            set_err(err, errlen, "filename cannot be shortened to %zu bytes",
+            errbuf_set(err, errlen, "filename cannot be shortened to %zu bytes",
                     max_bytes);
             return NULL;
         }
         out = malloc(keep + ext + 1);
         if (!out) {
             free(clean);
-            set_err(err, errlen, "out of memory");
+            errbuf_set(err, errlen, "out of memory");
             return NULL;
         }
         memcpy(out, s, keep);
@@ -262,7 +249,7 @@ char *keys_new_upload_key(const char *prefix, const char *filename,
         prefix = "";
     plen = strlen(prefix);
     if (plen + KEYS_UUID_LEN + 2 > KEYS_MAX_KEY_BYTES) {
-        set_err(err, errlen, "prefix leaves no room for a key");
+        errbuf_set(err, errlen, "prefix leaves no room for a key");
         return NULL;
     }
     /* The whole key must fit S3's 1024 bytes, whatever the configured
@@ -281,7 +268,7 @@ char *keys_new_upload_key(const char *prefix, const char *filename,
     key = malloc(plen + KEYS_UUID_LEN + 1 + nlen + 1);
     if (!key) {
         free(name);
-        set_err(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         return NULL;
     }
     memcpy(key, prefix, plen);
@@ -321,11 +308,11 @@ static bool check_chars_and_segments(const char *s, size_t len,
         }
         size_t n = utf8_decode(p + i, len - i, &cp);
         if (n == 0) {
-            set_err(err, errlen, "not valid UTF-8");
+            errbuf_set(err, errlen, "not valid UTF-8");
             return false;
         }
         if (is_control(cp)) {
-            set_err(err, errlen, "contains a control character");
+            errbuf_set(err, errlen, "contains a control character");
             return false;
         }
         i += n;
@@ -336,12 +323,12 @@ static bool check_chars_and_segments(const char *s, size_t len,
             continue;
         size_t slen = i - seg;
         if (slen == 0 && !(allow_trailing_slash && i == len && len > 0)) {
-            set_err(err, errlen, "contains an empty path segment");
+            errbuf_set(err, errlen, "contains an empty path segment");
             return false;
         }
         if ((slen == 1 && s[seg] == '.') ||
             (slen == 2 && s[seg] == '.' && s[seg + 1] == '.')) {
-            set_err(err, errlen, "contains a '.' or '..' segment");
+            errbuf_set(err, errlen, "contains a '.' or '..' segment");
             return false;
         }
         seg = i + 1;
@@ -356,17 +343,17 @@ bool keys_valid(const char *key, const char *prefix, char *err, size_t errlen)
     if (!prefix)
         prefix = "";
     if (!key || !*key) {
-        set_err(err, errlen, "key is empty");
+        errbuf_set(err, errlen, "key is empty");
         return false;
     }
     len = strlen(key);
     plen = strlen(prefix);
     if (len > KEYS_MAX_KEY_BYTES) {
-        set_err(err, errlen, "key is longer than %d bytes", KEYS_MAX_KEY_BYTES);
+        errbuf_set(err, errlen, "key is longer than %d bytes", KEYS_MAX_KEY_BYTES);
         return false;
     }
     if (len <= plen || memcmp(key, prefix, plen) != 0) {
-        set_err(err, errlen, "key is outside the prefix %s", prefix);
+        errbuf_set(err, errlen, "key is outside the prefix %s", prefix);
         return false;
     }
     return check_chars_and_segments(key, len, false, err, errlen);
@@ -380,18 +367,18 @@ bool keys_valid_list_prefix(const char *list_prefix, const char *prefix,
     if (!prefix)
         prefix = "";
     if (!list_prefix) {
-        set_err(err, errlen, "prefix is missing");
+        errbuf_set(err, errlen, "prefix is missing");
         return false;
     }
     len = strlen(list_prefix);
     plen = strlen(prefix);
     if (len > KEYS_MAX_KEY_BYTES) {
-        set_err(err, errlen, "prefix is longer than %d bytes",
+        errbuf_set(err, errlen, "prefix is longer than %d bytes",
                 KEYS_MAX_KEY_BYTES);
         return false;
     }
     if (len < plen || memcmp(list_prefix, prefix, plen) != 0) {
-        set_err(err, errlen, "prefix must start with %s", prefix);
+        errbuf_set(err, errlen, "prefix must start with %s", prefix);
         return false;
     }
     if (len == 0)

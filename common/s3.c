@@ -17,6 +17,7 @@
  * must not run inside the call that started them).
  */
 #include "s3.h"
+#include "errbuf.h"
 
 #include <errno.h>
 #include <math.h>
@@ -180,20 +181,6 @@ struct s3_client {
 
 /* ------------------------------------------------------------------ utils */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!err || !errlen)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static double mono_now(void)
 {
     struct timespec ts;
@@ -325,12 +312,12 @@ static int endpoint_init(struct endpoint *e, const char *url, const char *bucket
         e->scheme = strdup("http");
         rest = url + 7;
     } else {
-        set_err(err, errlen, "endpoint %s: must start with http:// or https://", url);
+        errbuf_set(err, errlen, "endpoint %s: must start with http:// or https://", url);
         goto out;
     }
     size_t alen = strcspn(rest, "/?#");
     if (alen == 0 || rest[alen] == '?' || rest[alen] == '#' || memchr(rest, '@', alen)) {
-        set_err(err, errlen, "endpoint %s: expected SCHEME://HOST[:PORT][/PATH]", url);
+        errbuf_set(err, errlen, "endpoint %s: expected SCHEME://HOST[:PORT][/PATH]", url);
         goto out;
     }
     authority = strndup(rest, alen);
@@ -366,7 +353,7 @@ check:
     rc = 0;
     goto out;
 oom:
-    set_err(err, errlen, "out of memory");
+    errbuf_set(err, errlen, "out of memory");
 out:
     if (rc < 0)
         endpoint_free(e);
@@ -903,7 +890,7 @@ static bool prepare_s3(struct s3_op *op, char **url, char *err, size_t errlen)
     free(path);
     free(qs);
     if (!ok || !*url) {
-        set_err(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         return false;
     }
     return true;
@@ -924,7 +911,7 @@ static bool prepare_imds(struct s3_op *op, char **url, char *err, size_t errlen)
     }
     *url = strdup(op->url);
     if (!ok || !*url) {
-        set_err(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         free(*url);
         *url = NULL;
         return false;
@@ -1363,7 +1350,7 @@ int s3_global_init(char *err, size_t errlen)
 {
     CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
     if (rc != CURLE_OK) {
-        set_err(err, errlen, "curl_global_init: %s", curl_easy_strerror(rc));
+        errbuf_set(err, errlen, "curl_global_init: %s", curl_easy_strerror(rc));
         return -1;
     }
     return 0;
@@ -1376,7 +1363,7 @@ struct s3_client *s3_client_new(struct event_base *base, const struct cfg *cfg,
     char cerr[256] = "";
 
     if (!c) {
-        set_err(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         return NULL;
     }
     c->base = base;
@@ -1388,7 +1375,7 @@ struct s3_client *s3_client_new(struct event_base *base, const struct cfg *cfg,
     evtimer_assign(&c->imds.timer, base, imds_timer_cb, c);
 
     if (!cfg->bucket || !*cfg->bucket) {
-        set_err(err, errlen, "s3.bucket is not set");
+        errbuf_set(err, errlen, "s3.bucket is not set");
         goto fail;
     }
     const char *region = cfg->region && *cfg->region ? cfg->region : "us-east-1";
@@ -1402,7 +1389,7 @@ struct s3_client *s3_client_new(struct event_base *base, const struct cfg *cfg,
 
     c->multi = curl_multi_init();
     if (!c->multi) {
-        set_err(err, errlen, "curl_multi_init failed");
+        errbuf_set(err, errlen, "curl_multi_init failed");
         goto fail;
     }
     curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
@@ -1416,7 +1403,7 @@ struct s3_client *s3_client_new(struct event_base *base, const struct cfg *cfg,
 
     int src = creds_resolve_static(cfg, &c->creds, cerr, sizeof(cerr));
     if (src < 0) {
-        set_err(err, errlen, "AWS credentials: %s", cerr);
+        errbuf_set(err, errlen, "AWS credentials: %s", cerr);
         goto fail;
     }
     if (src != CREDS_NONE) {
@@ -1429,7 +1416,7 @@ struct s3_client *s3_client_new(struct event_base *base, const struct cfg *cfg,
         c->imds.enabled = true;
         c->imds.base = strdup(ep);
         if (!c->imds.base) {
-            set_err(err, errlen, "out of memory");
+            errbuf_set(err, errlen, "out of memory");
             goto fail;
         }
         for (size_t n = strlen(c->imds.base); n > 0 && c->imds.base[n - 1] == '/'; n--)
@@ -1604,7 +1591,7 @@ enum s3_status s3_presign(struct s3_client *c, const char *method, const char *k
 
     memset(out, 0, sizeof(*out));
     if (!c || !method || !key || !*key) {
-        set_err(err, errlen, "no object key to presign");
+        errbuf_set(err, errlen, "no object key to presign");
         return S3_ERROR;
     }
     if (strcmp(method, "PUT") == 0) {
@@ -1612,11 +1599,11 @@ enum s3_status s3_presign(struct s3_client *c, const char *method, const char *k
     } else if (strcmp(method, "GET") == 0) {
         out->method = "GET";
     } else {
-        set_err(err, errlen, "cannot presign method %s", method);
+        errbuf_set(err, errlen, "cannot presign method %s", method);
         return S3_ERROR;
     }
     if (expires < 1) {
-        set_err(err, errlen, "expiry must be at least one second");
+        errbuf_set(err, errlen, "expiry must be at least one second");
         return S3_ERROR;
     }
     if (expires > S3_MAX_EXPIRES)
@@ -1624,7 +1611,7 @@ enum s3_status s3_presign(struct s3_client *c, const char *method, const char *k
 
     drop_expired_creds(c);
     if (!creds_usable(c)) {
-        set_err(err, errlen, "no AWS credentials available");
+        errbuf_set(err, errlen, "no AWS credentials available");
         return S3_NO_CREDENTIALS;
     }
     double now = wall_now();
@@ -1633,7 +1620,7 @@ enum s3_status s3_presign(struct s3_client *c, const char *method, const char *k
          * refuse it with a confusing 403 once they expire. */
         double left = floor(c->creds.expiration - now - S3_PRESIGN_MARGIN);
         if (left < 1) {
-            set_err(err, errlen, "no AWS credentials available: the current ones "
+            errbuf_set(err, errlen, "no AWS credentials available: the current ones "
                     "expire in %.0f s and have not been refreshed yet",
                     c->creds.expiration - now);
             return S3_NO_CREDENTIALS;
@@ -1652,7 +1639,7 @@ enum s3_status s3_presign(struct s3_client *c, const char *method, const char *k
     }
     char *path = object_path(&c->pub, key);
     if (!path) {
-        set_err(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         return S3_ERROR;
     }
     struct sigv4_creds sc = {

@@ -14,6 +14,7 @@
  *   - header values are trimmed and inner runs of whitespace collapsed.
  */
 #include "sigv4.h"
+#include "errbuf.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -202,20 +203,6 @@ static void sb_add_encoded(struct sbuf *b, const char *s, bool keep_slash)
 }
 
 /* ---- small primitives */
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!err || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static void hex_encode(const unsigned char *in, size_t n, char *out)
 {
@@ -590,18 +577,18 @@ static bool build_headers(const struct sigv4_request *req,
             value = req->host;
         }
         if (!name || !*name || !value) {
-            set_err(err, errlen, "header %zu has no name or value", i);
+            errbuf_set(err, errlen, "header %zu has no name or value", i);
             return false;
         }
         for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
             if (!is_tchar(*p)) {
-                set_err(err, errlen, "invalid header name");
+                errbuf_set(err, errlen, "invalid header name");
                 return false;
             }
         }
         for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
             if (*p == '\r' || *p == '\n') {
-                set_err(err, errlen, "header value contains a line break");
+                errbuf_set(err, errlen, "header value contains a line break");
                 return false;
             }
         }
@@ -646,7 +633,7 @@ static bool build_headers(const struct sigv4_request *req,
     return true;
 
 oom:
-    set_err(err, errlen, "out of memory");
+    errbuf_set(err, errlen, "out of memory");
     return false;
 }
 
@@ -655,56 +642,56 @@ static bool valid_request(const struct sigv4_request *req,
                           size_t errlen)
 {
     if (!req || !creds) {
-        set_err(err, errlen, "no request or credentials");
+        errbuf_set(err, errlen, "no request or credentials");
         return false;
     }
     if (!req->method || !*req->method || !req->host || !*req->host ||
         !req->path || !req->region || !*req->region) {
-        set_err(err, errlen, "request lacks method, host, path or region");
+        errbuf_set(err, errlen, "request lacks method, host, path or region");
         return false;
     }
     if (req->path[0] != '/') {
-        set_err(err, errlen, "path must start with '/'");
+        errbuf_set(err, errlen, "path must start with '/'");
         return false;
     }
     for (const unsigned char *p = (const unsigned char *)req->host; *p; p++) {
         if (*p <= ' ' || *p == '/' || *p == 0x7f || *p == '?' || *p == '#' ||
             *p == '@') {
-            set_err(err, errlen, "invalid host");
+            errbuf_set(err, errlen, "invalid host");
             return false;
         }
     }
     for (const unsigned char *p = (const unsigned char *)req->method; *p; p++) {
         if (*p < 'A' || *p > 'Z') {
-            set_err(err, errlen, "invalid method");
+            errbuf_set(err, errlen, "invalid method");
             return false;
         }
     }
     /* The region and service go into the scope, which is '/'-separated. */
     if (strchr(req->region, '/') || (req->service && strchr(req->service, '/')) ||
         (req->service && !*req->service)) {
-        set_err(err, errlen, "invalid region or service");
+        errbuf_set(err, errlen, "invalid region or service");
         return false;
     }
     if (!creds->access_key_id || !*creds->access_key_id ||
         !creds->secret_access_key || !*creds->secret_access_key) {
-        set_err(err, errlen, "no credentials");
+        errbuf_set(err, errlen, "no credentials");
         return false;
     }
     if (strchr(creds->access_key_id, '/')) {
-        set_err(err, errlen, "invalid access key id");
+        errbuf_set(err, errlen, "invalid access key id");
         return false;
     }
     for (size_t i = 0; i < req->n_query; i++) {
         if (!req->query[i].name || !req->query[i].value) {
-            set_err(err, errlen, "query parameter %zu has no name or value", i);
+            errbuf_set(err, errlen, "query parameter %zu has no name or value", i);
             return false;
         }
     }
     struct tm tm;
     if (!gmtime_r(&req->now, &tm) || tm.tm_year + 1900 < 1970 ||
         tm.tm_year + 1900 > 9999) {
-        set_err(err, errlen, "timestamp out of range");
+        errbuf_set(err, errlen, "timestamp out of range");
         return false;
     }
     return true;
@@ -776,7 +763,7 @@ static bool compute_signature(const struct sigv4_request *req, const char *a,
     date[8] = '\0';
     if (!derive_key(creds, date, req->region, service, cache, key) ||
         !hmac_sha256(key, 32, sts.p, sts.len, sig, true)) {
-        set_err(err, errlen, "HMAC-SHA256 failed");
+        errbuf_set(err, errlen, "HMAC-SHA256 failed");
         goto out;
     }
     hex_encode(sig, 32, sig_hex);
@@ -784,7 +771,7 @@ static bool compute_signature(const struct sigv4_request *req, const char *a,
     goto out;
 
 oom:
-    set_err(err, errlen, "out of memory");
+    errbuf_set(err, errlen, "out of memory");
 out:
     OPENSSL_cleanse(key, sizeof(key));
     sb_free(&cr);
@@ -851,11 +838,11 @@ char *sigv4_presign_url(const struct sigv4_request *req, const char *scheme,
     if (!valid_request(req, creds, err, errlen))
         return NULL;
     if (!scheme || (strcmp(scheme, "https") != 0 && strcmp(scheme, "http") != 0)) {
-        set_err(err, errlen, "scheme must be http or https");
+        errbuf_set(err, errlen, "scheme must be http or https");
         return NULL;
     }
     if (expires < 1 || expires > SIGV4_MAX_EXPIRES) {
-        set_err(err, errlen, "expires must be between 1 and %ld seconds",
+        errbuf_set(err, errlen, "expires must be between 1 and %ld seconds",
                 SIGV4_MAX_EXPIRES);
         return NULL;
     }
@@ -935,7 +922,7 @@ char *sigv4_presign_url(const struct sigv4_request *req, const char *scheme,
     goto out;
 
 oom:
-    set_err(err, errlen, "out of memory");
+    errbuf_set(err, errlen, "out of memory");
 fail:
     sb_free(&b);
 out:
@@ -967,7 +954,7 @@ int sigv4_sign_headers(const struct sigv4_request *req, const char *payload_sha2
     if (!valid_request(req, creds, err, errlen))
         return -1;
     if (!*payload || strchr(payload, '\n')) {
-        set_err(err, errlen, "invalid payload hash");
+        errbuf_set(err, errlen, "invalid payload hash");
         return -1;
     }
     sigv4_amz_date(req->now, amz_date);
@@ -986,7 +973,7 @@ int sigv4_sign_headers(const struct sigv4_request *req, const char *payload_sha2
                    strcasecmp(nm, "x-amz-date") == 0 ||
                    strcasecmp(nm, "x-amz-security-token") == 0 ||
                    strcasecmp(nm, "authorization") == 0)) {
-            set_err(err, errlen, "header %s is set by the signer", nm);
+            errbuf_set(err, errlen, "header %s is set by the signer", nm);
             return -1;
         }
     }
@@ -1041,7 +1028,7 @@ int sigv4_sign_headers(const struct sigv4_request *req, const char *payload_sha2
     goto out;
 
 oom:
-    set_err(err, errlen, "out of memory");
+    errbuf_set(err, errlen, "out of memory");
 fail:
     n_out = -1;
 out:
