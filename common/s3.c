@@ -54,6 +54,7 @@
 #define IMDS_TOKEN_TTL     21600
 #define IMDS_RETRY_MIN     1.0       /* seconds between failed credential fetches... */
 #define IMDS_RETRY_MAX     60.0      /* ...doubling up to this */
+#define S3_PROBE_TIMEOUT_MS 3000     /* answer before a load balancer's 5 s probe timeout */
 #define IMDS_MAX_TIMEOUT_MS 5000     /* IMDS is link-local: it answers fast or not at all */
 
 enum op_kind {
@@ -125,6 +126,8 @@ struct s3_op {
     struct curl_slist *hdrs;
     struct event tev;
     int attempts;
+    int max_attempts;            /* the client's, or 1 for a probe */
+    long timeout_ms;             /* per attempt: the client's, or less for a probe */
     double t_start;              /* monotonic */
     double wait_deadline;        /* monotonic, while waiting for credentials */
 
@@ -425,6 +428,8 @@ static struct s3_op *op_new(struct s3_client *c, enum op_kind kind,
     op->cb = cb;
     op->arg = arg;
     op->t_start = mono_now();
+    op->max_attempts = c->max_attempts;
+    op->timeout_ms = c->request_timeout_ms;
     op->content_length = -1;
     op->list.key_count = -1;
     op->body.limit = kind == OP_LIST_OBJECTS ? S3_MAX_LIST_BODY : S3_MAX_OTHER_BODY;
@@ -962,7 +967,9 @@ static void start_attempt(struct s3_op *op)
         return;
     }
     long connect_ms = c->connect_timeout_ms;
-    long total_ms = c->request_timeout_ms;
+    long total_ms = op->timeout_ms;
+    if (connect_ms > total_ms)
+        connect_ms = total_ms;
     if (imds) {
         if (total_ms > IMDS_MAX_TIMEOUT_MS)
             total_ms = IMDS_MAX_TIMEOUT_MS;
@@ -1045,7 +1052,6 @@ static void schedule_retry(struct s3_op *op)
 /* One transfer of OP ended with RC: classify, retry or complete. */
 static void transfer_done(struct s3_op *op, CURLcode rc)
 {
-    struct s3_client *c = op->c;
     long status = 0;
     bool retry = false;
 
@@ -1092,7 +1098,7 @@ static void transfer_done(struct s3_op *op, CURLcode rc)
             retry = true;
     }
 
-    if (retry && op->attempts < c->max_attempts) {
+    if (retry && op->attempts < op->max_attempts) {
         schedule_retry(op);
         return;
     }
@@ -1516,6 +1522,18 @@ struct s3_op *s3_head_bucket(struct s3_client *c, s3_done_cb cb, void *arg)
     struct s3_op *op = start_public(c, OP_HEAD_BUCKET, NULL, cb, arg);
     if (op)
         start_attempt(op);
+    return op;
+}
+
+struct s3_op *s3_probe_bucket(struct s3_client *c, s3_done_cb cb, void *arg)
+{
+    struct s3_op *op = start_public(c, OP_HEAD_BUCKET, NULL, cb, arg);
+    if (op) {
+        op->max_attempts = 1;
+        if (op->timeout_ms > S3_PROBE_TIMEOUT_MS)
+            op->timeout_ms = S3_PROBE_TIMEOUT_MS;
+        start_attempt(op);
+    }
     return op;
 }
 

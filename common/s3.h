@@ -67,6 +67,12 @@ void s3_client_free(struct s3_client *c);
 struct s3_op *s3_head_object(struct s3_client *c, const char *key,
                              s3_done_cb cb, void *arg);
 struct s3_op *s3_head_bucket(struct s3_client *c, s3_done_cb cb, void *arg);
+/*
+ * HeadBucket as a health probe: one attempt, at most 3 s (less when
+ * s3.request_timeout_ms is lower). A probe must say how S3 is now, and before
+ * the prober gives up; the load balancer retries on its own.
+ */
+struct s3_op *s3_probe_bucket(struct s3_client *c, s3_done_cb cb, void *arg);
 /* TOKEN may be NULL; MAX_KEYS 1..1000. */
 struct s3_op *s3_list_objects(struct s3_client *c, const char *prefix,
                               int max_keys, const char *token,

@@ -1302,7 +1302,7 @@ static void handle_health(struct api_req *r)
         api->health_waiters->hprev = r;
     api->health_waiters = r;
     if (!api->health_op) {
-        api->health_op = s3_head_bucket(api->s3, health_done, api);
+        api->health_op = s3_probe_bucket(api->s3, health_done, api);
         if (!api->health_op) {
             health_store(api, NULL);
             api->health_have = 0;

@@ -601,6 +601,20 @@ def test_client_gone_while_s3_is_slow(factory, blackhole):
     assert_alive(d, workers)
 
 
+def test_health_answers_before_a_load_balancer_gives_up(factory, blackhole):
+    """/health is a probe: against an S3 that accepts and never answers it
+    makes one bounded attempt (3 s) instead of max_attempts full ones, so the
+    load balancer gets a 503 rather than its own timeout."""
+    d = factory(overrides=harness.deep_merge(LIMITS, {"s3": {
+        "endpoint": "http://127.0.0.1:%d" % blackhole.port,
+        "request_timeout_ms": 10000, "max_attempts": 3}}), workers=1)
+    t0 = time.monotonic()
+    r = send_raw(d.port, request_bytes("GET", "/health"), timeout=30)
+    took = time.monotonic() - t0
+    assert r.status == 503, r
+    assert 2.5 < took < 5, "health took %.1f s" % took
+
+
 def test_stop_with_s3_calls_in_flight(factory, blackhole):
     """TERM while requests wait for a hung S3: the daemon still exits 0
     within shutdown_timeout (plus a little), and frees them cleanly."""
