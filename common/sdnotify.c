@@ -56,20 +56,6 @@ int sdnotify_send(const char *state)
     return 1;
 }
 
-int sdnotify_sendf(const char *fmt, ...)
-{
-    char buf[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        errno = EINVAL;
-        return -1;
-    }
-    return sdnotify_send(buf);
-}
-
 uint64_t sdnotify_watchdog_usec(void)
 {
     const char *usec = getenv("WATCHDOG_USEC");

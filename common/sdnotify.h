@@ -11,8 +11,6 @@
  * NOTIFY_SOCKET, -1 error (errno). */
 int sdnotify_send(const char *state);
 
-/* printf-style variant. */
-int sdnotify_sendf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Watchdog interval in microseconds when systemd asked for keep-alives for
  * this process (WATCHDOG_USEC set, WATCHDOG_PID unset or ours), else 0. */
