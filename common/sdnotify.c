@@ -10,8 +10,6 @@
 
 #include <errno.h>
 #include <stddef.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
