@@ -83,10 +83,9 @@ int main(int argc, char **argv)
     struct cfg_errors errs = { 0 };
     struct cfg *cfg = cfg_load(path, &errs);
     if (!cfg) {
+        /* Exactly one line per problem: tools read them as FILE:LINE:COL. */
         print_errors(&errs);
         cfg_errors_free(&errs);
-        if (test_only)
-            fprintf(stderr, "configuration file %s test failed\n", path);
         return 1;
     }
     cfg_errors_free(&errs);
