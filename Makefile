@@ -25,10 +25,33 @@ SANITIZE  ?=
 PYTHON    ?= /usr/bin/python3
 
 PKGS      := libevent libcurl libcrypto yaml-0.1 json-c uuid expat
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)
-CMOCKA_LIBS   := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+# The libraries' flags come from pkg-config, which knows them only once
+# scripts/bootstrap has installed the -dev packages. So they are not read
+# when make starts: build/pkg.mk is a makefile with a rule of its own (run
+# the bootstrap, then ask pkg-config), and GNU make remakes an included
+# makefile, and reads it again, before it builds anything else. Every goal
+# that compiles therefore works as the first command on a fresh machine.
+# PRESIGND_BOOTSTRAP=no never installs anything (a package build, whose
+# Build-Depends are the build dependencies).
+.DEFAULT_GOAL := all
+PRESIGND_BOOTSTRAP ?= yes
+PKG_MK    := build/pkg.mk
+NO_BUILD_GOALS := clean uninstall bootstrap lint
+ifneq ($(filter-out $(NO_BUILD_GOALS),$(or $(MAKECMDGOALS),all)),)
+include $(PKG_MK)
+endif
+
+$(PKG_MK): Makefile scripts/bootstrap
+	@mkdir -p $(dir $@)
+	@if [ "$(PRESIGND_BOOTSTRAP)" != no ]; then scripts/bootstrap build; fi
+	@set -e; \
+	  cflags=$$(pkg-config --cflags $(PKGS)); libs=$$(pkg-config --libs $(PKGS)); \
+	  { echo "# written by make from pkg-config; remove to read again"; \
+	    echo "PKG_CFLAGS := $$cflags"; echo "PKG_LIBS := $$libs"; \
+	    echo "CMOCKA_CFLAGS := $$(pkg-config --cflags cmocka 2>/dev/null || true)"; \
+	    echo "CMOCKA_LIBS := $$(pkg-config --libs cmocka 2>/dev/null || true)"; } > $@.tmp
+	@mv $@.tmp $@
 
 WARN      := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
              -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral
@@ -82,7 +105,7 @@ tools: $(TOOL_BIN)
 -include $(COMMON_OBJ:.o=.d) $(DAEMON_OBJ:.o=.d)
 
 bootstrap:
-	@scripts/bootstrap
+	@scripts/bootstrap test
 
 # Unit tests: each binary prints cmocka's summary; the vectors file for SigV4
 # is produced by botocore at test time so the comparison is always live.
@@ -104,11 +127,13 @@ check-config: all
 	$(BUILD)/presignd -t -c etc/presignd.yaml
 	$(BUILD)/presignd -t -c etc/presignd.dev.yaml
 
+# PRESIGND_TEST_STRICT: on a machine scripts/bootstrap prepared, a test
+# that finds a tool missing fails instead of skipping (tests/harness.py).
 integration: all tools asan
-	cd tests/integration && PRESIGND_BIN=$(CURDIR)/$(BUILD)/presignd \
+	cd tests && PRESIGND_BIN=$(CURDIR)/$(BUILD)/presignd \
 	  PRESIGND_ASAN_BIN=$(CURDIR)/build/asan/presignd \
-	  PRESIGND_TOOLS=$(CURDIR)/$(BUILD)/tools \
-	  $(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) .
+	  PRESIGND_TOOLS=$(CURDIR)/$(BUILD)/tools PRESIGND_TEST_STRICT=1 \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) integration deploy
 
 test: bootstrap
 	$(MAKE) all
@@ -121,14 +146,21 @@ test: bootstrap
 lint:
 	@if [ -x scripts/lint ]; then scripts/lint; fi
 
-run: bootstrap all
+# RUN_CONFIG: another config than etc/presignd.dev.yaml (its s3.endpoint
+# must be a local port); RUN_PAGES_PORT: where examples/ is served.
+run: all
+	@scripts/bootstrap run
 	scripts/run-local
 
-bench: bootstrap all tools
-	scripts/bench
+# BENCH_ARGS: e.g. "--duration 2 --rounds 1" for a quick look.
+bench: all tools
+	@scripts/bootstrap bench
+	scripts/bench $(BENCH_ARGS)
 
-fuzz:
-	@if [ -x scripts/fuzz ]; then scripts/fuzz; fi
+# FUZZ_SECONDS per harness (default 60); FUZZ_TARGETS: some of tests/fuzz/fuzz_*.
+fuzz: all
+	@scripts/bootstrap fuzz
+	scripts/fuzz $(FUZZ_TARGETS)
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/presignd \

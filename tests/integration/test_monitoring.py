@@ -15,9 +15,10 @@ import subprocess
 import uuid
 from pathlib import Path
 
-import pytest
 import requests
 import yaml
+
+import harness
 
 ROOT = Path(__file__).resolve().parents[2]
 MON = ROOT / "monitoring"
@@ -44,7 +45,7 @@ PROMQL_FUNCTIONS = {
 def promtool():
     path = shutil.which("promtool")
     if not path:
-        pytest.skip("promtool is not installed (apt-get install prometheus)")
+        harness.require(False, "promtool is not installed (apt-get install prometheus)")
     return path
 
 

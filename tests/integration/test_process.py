@@ -336,7 +336,7 @@ def test_workers_drop_privileges_master_keeps_root(presignd):
     """Started as root with server.user, the workers run as that user while
     the master keeps root (to bind new ports and reopen logs on reload)."""
     if os.geteuid() != 0:
-        pytest.skip("needs root to drop privileges")
+        harness.require(False, "needs root to drop privileges")
     d = presignd(workers=2, overrides={"server": {"user": "nobody"}})
     pids = settle_workers(d, 2)
     for pid in pids:
@@ -630,8 +630,8 @@ def _have_ipv6_loopback():
         return False
 
 
-@pytest.mark.skipif(not _have_ipv6_loopback(), reason="no IPv6 loopback here")
 def test_ipv6_and_ipv4_listeners(presignd):
+    harness.require(_have_ipv6_loopback(), "no IPv6 loopback here")
     p6 = harness.free_port()
     d = presignd(workers=1, start=False)
     d.write_config({"server": {"listen": ["127.0.0.1:%d" % d.port, "[::1]:%d" % p6]}})

@@ -85,7 +85,7 @@ def one(config, *args, **kw):
 @pytest.fixture
 def cfg(s3, tmp_path):
     if not S3CLI.exists():
-        pytest.skip("build/tools/s3cli not built (make tools)")
+        harness.require(False, "build/tools/s3cli not built (make tools)")
     return write_config(tmp_path, s3_section(s3))
 
 
@@ -250,7 +250,7 @@ def test_calls_started_from_callbacks(s3, cfg):
 
 def test_unreachable_after_retries(tmp_path):
     if not S3CLI.exists():
-        pytest.skip("build/tools/s3cli not built")
+        harness.require(False, "build/tools/s3cli not built")
     port = harness.free_port()                  # nothing listens there
     cfgp = stub_config(tmp_path, "http://127.0.0.1:%d" % port,
                        connect_timeout_ms=500, request_timeout_ms=2000)
@@ -346,7 +346,7 @@ SLOWDOWN = (b"<?xml version=\"1.0\"?><Error><Code>SlowDown</Code>"
 
 def test_retries_5xx_and_slowdown_signed_afresh(stub, tmp_path):
     if not S3CLI.exists():
-        pytest.skip("build/tools/s3cli not built")
+        harness.require(False, "build/tools/s3cli not built")
     answers = [(503, {"Content-Type": "application/xml"}, SLOWDOWN),
                (500, {}, b""),
                (200, {"Content-Type": "application/xml"},
@@ -372,7 +372,7 @@ def test_retries_5xx_and_slowdown_signed_afresh(stub, tmp_path):
 
 def test_server_errors_give_up_after_max_attempts(stub, tmp_path):
     if not S3CLI.exists():
-        pytest.skip("build/tools/s3cli not built")
+        harness.require(False, "build/tools/s3cli not built")
     s = stub(lambda h: (503, {"Content-Type": "application/xml"}, SLOWDOWN))
     r = one(stub_config(tmp_path, s.endpoint), "delete", "uploads/x")
     assert r["status"] == "error" and r["http_status"] == 503
@@ -388,7 +388,7 @@ def test_server_errors_give_up_after_max_attempts(stub, tmp_path):
 
 def test_client_errors_not_retried(stub, tmp_path):
     if not S3CLI.exists():
-        pytest.skip("build/tools/s3cli not built")
+        harness.require(False, "build/tools/s3cli not built")
     s = stub(lambda h: (403, {"Content-Type": "application/xml"},
                         b"<Error><Code>AccessDenied</Code><Message>no</Message></Error>"))
     r = one(stub_config(tmp_path, s.endpoint), "delete", "uploads/x")
@@ -398,7 +398,7 @@ def test_client_errors_not_retried(stub, tmp_path):
 
 def test_timeout_is_unreachable(stub, tmp_path):
     if not S3CLI.exists():
-        pytest.skip("build/tools/s3cli not built")
+        harness.require(False, "build/tools/s3cli not built")
     s = stub(lambda h: None)               # never answers
     cfgp = stub_config(tmp_path, s.endpoint, request_timeout_ms=300, connect_timeout_ms=300)
     t0 = time.monotonic()
@@ -411,7 +411,7 @@ def test_timeout_is_unreachable(stub, tmp_path):
 def test_connections_are_kept_alive(stub, tmp_path):
     """Sequential calls reuse one connection; 20 at once open at most 20."""
     if not S3CLI.exists():
-        pytest.skip("build/tools/s3cli not built")
+        harness.require(False, "build/tools/s3cli not built")
     s = stub(lambda h: (200, {"Content-Length": "0"}, b""))
     cfgp = stub_config(tmp_path, s.endpoint)
     r = one(cfgp, "chain", "30", "uploads/k")
@@ -424,7 +424,7 @@ def test_connections_are_kept_alive(stub, tmp_path):
 
 def test_malformed_list_is_an_error(stub, tmp_path):
     if not S3CLI.exists():
-        pytest.skip("build/tools/s3cli not built")
+        harness.require(False, "build/tools/s3cli not built")
     s = stub(lambda h: (200, {"Content-Type": "application/xml"}, b"<ListBucketResult><Contents>"))
     r = one(stub_config(tmp_path, s.endpoint), "list", "uploads/", "3")
     assert r["status"] == "error" and r["code"] == "MalformedResponse" and r["attempts"] == 1
@@ -433,7 +433,7 @@ def test_malformed_list_is_an_error(stub, tmp_path):
 def test_keys_sent_exactly_as_signed(stub, tmp_path):
     """No dot-segment squashing, every reserved byte percent-encoded once."""
     if not S3CLI.exists():
-        pytest.skip("build/tools/s3cli not built")
+        harness.require(False, "build/tools/s3cli not built")
     s = stub(lambda h: (200, {"ETag": '"e"', "Content-Length": "0"}, b""))
     key = "uploads/a/../b/./c d+e%f&g=h?i#j~k\u00e9"
     r = one(stub_config(tmp_path, s.endpoint), "head", key)
@@ -485,7 +485,7 @@ def query_of(url):
 ])
 def test_addressing_matches_botocore(tmp_path, endpoint, path_style, expect_prefix, addressing):
     if not S3CLI.exists():
-        pytest.skip("build/tools/s3cli not built")
+        harness.require(False, "build/tools/s3cli not built")
     cfgp = stub_config(tmp_path, endpoint, path_style=path_style)
     for method, ct in (("GET", None), ("PUT", "text/plain")):
         args = ["presign", method, "uploads/a b.txt"] + ([ct] if ct else [])
@@ -503,7 +503,7 @@ def test_addressing_matches_botocore(tmp_path, endpoint, path_style, expect_pref
 
 def test_public_endpoint_only_in_presigned_urls(stub, tmp_path):
     if not S3CLI.exists():
-        pytest.skip("build/tools/s3cli not built")
+        harness.require(False, "build/tools/s3cli not built")
     s = stub(lambda h: (200, {}, b""))
     cfgp = stub_config(tmp_path, s.endpoint, public_endpoint="https://files.example.test")
     r = one(cfgp, "presign", "GET", "uploads/k.txt")

@@ -24,8 +24,11 @@ from test_robustness import request_bytes, send_raw
 
 VALGRIND = shutil.which("valgrind")
 
-pytestmark = pytest.mark.skipif(VALGRIND is None, reason="valgrind is not installed "
-                                "(scripts/bootstrap installs it)")
+
+
+@pytest.fixture(autouse=True)
+def _need_valgrind():
+    harness.require(VALGRIND is not None, "valgrind is not installed (scripts/bootstrap installs it)")
 
 
 def _wrapper(tmp_path, binary):

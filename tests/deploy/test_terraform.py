@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+import harness
+
 ROOT = Path(__file__).resolve().parents[2]
 TF_DIR = ROOT / "terraform"
 AWS_DIR = ROOT / "aws"
@@ -167,7 +169,7 @@ def normalize_json_statement(st):
 def test_terraform_fmt():
     tf_bin = terraform_bin()
     if not tf_bin:
-        pytest.skip("terraform is not installed (it is not packaged by Debian); "
+        harness.require(False, "terraform is not installed (it is not packaged by Debian); "
                     "the HCL is still parsed and checked by the other tests")
     out = subprocess.run([tf_bin, "fmt", "-check", "-recursive", "-diff", str(TF_DIR)],
                          capture_output=True, text=True, env=TF_ENV, timeout=120)
@@ -477,7 +479,7 @@ CONFIG_VARS = {
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
     if not terraform_bin():
-        pytest.skip("terraform is not installed: cannot render the templates")
+        harness.require(False, "terraform is not installed: cannot render the templates")
     work = tmp_path_factory.mktemp("tfrender")
     for f in (TF_DIR / "templates").iterdir():
         shutil.copy(f, work / f.name)
@@ -505,7 +507,7 @@ def test_rendered_config_is_what_the_variables_say(rendered):
 def test_rendered_config_passes_presignd_check(rendered, tmp_path):
     binary = os.environ.get("PRESIGND_BIN") or str(ROOT / "build" / "presignd")
     if not os.access(binary, os.X_OK):
-        pytest.skip(f"no presignd binary at {binary} (run make)")
+        harness.require(False, f"no presignd binary at {binary} (run make)")
     path = tmp_path / "presignd.yaml"
     path.write_text(rendered["config"])
     out = subprocess.run([binary, "-t", "-c", str(path)], capture_output=True, text=True, timeout=30)
@@ -665,9 +667,9 @@ def tf_initialized(tmp_path_factory):
     (TF_PLUGIN_MIRROR, default /opt/tf-plugins)."""
     mirror = Path(os.environ.get("TF_PLUGIN_MIRROR", "/opt/tf-plugins"))
     if not terraform_bin():
-        pytest.skip("terraform is not installed")
+        harness.require(False, "terraform is not installed")
     if not (mirror / "registry.terraform.io" / "hashicorp" / "aws").is_dir():
-        pytest.skip(f"no local AWS provider mirror at {mirror} (providers cannot be downloaded here)")
+        harness.require(False, f"no local AWS provider mirror at {mirror} (providers cannot be downloaded here)")
     base = tmp_path_factory.mktemp("tfinit")
     rc = base / "terraformrc"
     rc.write_text('provider_installation {\n  filesystem_mirror {\n'
@@ -712,7 +714,7 @@ def test_setup_aws_is_clean_bash():
     assert out.returncode == 0, out.stderr
     assert os.access(SETUP_AWS, os.X_OK)
     if not shutil.which("shellcheck"):
-        pytest.skip("shellcheck is not installed (apt-get install shellcheck)")
+        harness.require(False, "shellcheck is not installed (apt-get install shellcheck)")
     out = subprocess.run(["shellcheck", str(SETUP_AWS)], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout
 

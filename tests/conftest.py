@@ -85,5 +85,5 @@ def presignd(request, s3, tmp_path):
 def presignd_asan(request, s3, tmp_path):
     binary = os.environ.get("PRESIGND_ASAN_BIN")
     if not binary or not os.access(binary, os.X_OK):
-        pytest.skip("PRESIGND_ASAN_BIN is not set to a built sanitizer binary")
+        harness.require(False, "PRESIGND_ASAN_BIN is not set to a built sanitizer binary")
     yield from _factory(request, s3, tmp_path, default_binary=binary)
