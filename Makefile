@@ -64,14 +64,20 @@ LIBS      := $(PKG_LIBS) -lm
 ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 COMMON_SRC := $(wildcard common/*.c)
-DAEMON_SRC := $(wildcard daemon/*.c)
+DAEMON_SRC := $(wildcard daemon/*.c) $(wildcard daemon/*.S)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+# Files built into the binary by daemon/assets.S (.incbin).
+ASSETS     := daemon/openapi.json daemon/docs.html
 
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
-DAEMON_OBJ := $(DAEMON_SRC:%.c=$(BUILD)/obj/%.o)
+DAEMON_OBJ := $(patsubst %.S,$(BUILD)/obj/%.o,$(DAEMON_SRC:%.c=$(BUILD)/obj/%.o))
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 LIB        := $(BUILD)/libpresignd.a
+# The daemon's modules but main(), for unit tests of daemon/ code.
+DLIB       := $(BUILD)/libpresignd-daemon.a
+DLIB_OBJ   := $(filter-out $(BUILD)/obj/daemon/main.o,$(DAEMON_OBJ))
+Q          ?= @
 
 .PHONY: all test unit unit-asan asan integration run bench install uninstall \
         dist clean bootstrap check-config lint fuzz tools
@@ -80,26 +86,40 @@ all: $(BUILD)/presignd
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/daemon/assets.o: daemon/assets.S $(ASSETS)
+	@mkdir -p $(dir $@)
+	@echo "  AS      $<"
+	$(Q)$(CC) $(SANITIZE) -Wa,-I$(CURDIR)/daemon -c $< -o $@
 
 $(LIB): $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	rm -f $@
-	ar rcs $@ $^
+	$(Q)rm -f $@
+	$(Q)ar rcs $@ $^
+
+$(DLIB): $(DLIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(Q)rm -f $@
+	$(Q)ar rcs $@ $^
 
 $(BUILD)/presignd: $(DAEMON_OBJ) $(LIB)
-	$(CC) $(ALL_LDFLAGS) -o $@ $(DAEMON_OBJ) $(LIB) $(LIBS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(DAEMON_OBJ) $(LIB) $(LIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIB)
+$(BUILD)/tests/%: tests/unit/%.c $(DLIB) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(CMOCKA_CFLAGS) -Itests/unit -o $@ $< $(LIB) $(ALL_LDFLAGS) $(LIBS) $(CMOCKA_LIBS)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(ALL_CFLAGS) $(CMOCKA_CFLAGS) -Itests/unit -o $@ $< $(DLIB) $(LIB) $(ALL_LDFLAGS) $(LIBS) $(CMOCKA_LIBS)
 
 # Small helper programs the tests and benchmarks drive (not installed).
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 $(BUILD)/tools/%: tests/tools/%.c $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(ALL_LDFLAGS) $(LIBS)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(ALL_LDFLAGS) $(LIBS)
 tools: $(TOOL_BIN)
 
 -include $(COMMON_OBJ:.o=.d) $(DAEMON_OBJ:.o=.d)

@@ -5,6 +5,8 @@
  * A struct cfg is built once by cfg_load() and never changed afterwards; a
  * reload builds a new one and the old one is freed when nobody uses it.
  * Errors are collected, all of them, as "FILE:LINE:COL: message" lines.
+ * Every key's default lives in the schema table of config.c, nowhere else:
+ * the modules that read a struct cfg take its values as they are.
  */
 #ifndef PRESIGND_CONFIG_H
 #define PRESIGND_CONFIG_H
@@ -12,6 +14,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "log.h"
 
 /* One parsed listen address ("HOST:PORT" or "[V6]:PORT"). */
 struct cfg_listen {
@@ -26,61 +30,69 @@ struct cfg_type {
     char *type;     /* "image/jpeg" */
 };
 
-enum cfg_log_level { CFG_LOG_DEBUG, CFG_LOG_INFO, CFG_LOG_WARN, CFG_LOG_ERROR };
-
-struct cfg {
-    char *path;                     /* the file it was read from */
-
-    /* server: */
+struct cfg_server {
     struct cfg_listen *listen;      /* at least one */
     size_t n_listen;
     int workers;                    /* resolved: "auto" -> online CPUs */
     bool workers_auto;
-    int shutdown_timeout;           /* seconds, >= 0 */
+    int shutdown_timeout;           /* seconds */
     char *user;                     /* NULL: keep the user we run as */
     char *group;                    /* NULL: user's primary group */
     char *pid_file;                 /* NULL: none */
     char *log_file;                 /* NULL: stderr */
-    enum cfg_log_level log_level;   /* default info */
+    enum log_level log_level;
     char *access_log;               /* NULL: same stream as the log; "off" disables */
-    size_t max_header_size;         /* bytes, default 8192 */
-    size_t max_body_size;           /* bytes, default 16384 */
-    int read_timeout;               /* seconds, default 30 */
-    int write_timeout;              /* seconds, default 30 */
-    int keepalive_timeout;          /* seconds idle before a kept-alive conn closes, default 60 */
+    size_t max_header_size;         /* bytes */
+    size_t max_body_size;           /* bytes of a JSON request body */
+    int read_timeout;               /* seconds */
+    int write_timeout;
+    int keepalive_timeout;          /* seconds idle before a kept-alive conn closes */
     struct cfg_listen *metrics_listen; /* NULL: /metrics on the main listeners */
+};
 
-    /* s3: */
+struct cfg_s3 {
     char *bucket;
-    char *region;                   /* default "us-east-1" */
-    char *endpoint;                 /* NULL: AWS regional endpoint */
+    char *region;
+    char *endpoint;                 /* NULL: AWS regional endpoint; else scheme://authority */
     char *public_endpoint;          /* NULL: same as endpoint; host used in presigned URLs */
     bool path_style;
     char *access_key_id;            /* NULL when empty in the file */
     char *secret_access_key;
     char *session_token;
-    char *imds_endpoint;            /* default "http://169.254.169.254" */
-    int connect_timeout_ms;         /* default 2000 */
-    int request_timeout_ms;         /* default 10000 */
-    int max_attempts;               /* 1..10, default 3 */
-    int health_cache_ms;            /* default 1000 */
+    char *imds_endpoint;            /* scheme://authority */
+    int connect_timeout_ms;
+    int request_timeout_ms;         /* one attempt */
+    int max_attempts;
+    int health_cache_ms;
+};
 
-    /* presign: */
-    int expires;                    /* 1..604800, default 600 */
-    int64_t max_file_size;          /* bytes, >= 1, default 52428800 */
+struct cfg_presign {
+    int expires;                    /* seconds a URL lives */
+    int64_t max_file_size;          /* bytes */
+};
 
-    /* uploads: */
-    char *prefix;                   /* default "uploads/", never empty, never starts with '/' */
+struct cfg_uploads {
+    char *prefix;                   /* never empty, never starts with '/' */
     struct cfg_type *types;         /* allowed_types, in file order */
     size_t n_types;
-    size_t max_filename_bytes;      /* default 200 */
+    size_t max_filename_bytes;
+};
 
-    /* cors: */
-    char **allow_origins;           /* default ["*"] */
+struct cfg_cors {
+    char **allow_origins;           /* "*" or normalized origins */
     size_t n_allow_origins;
-    char **allow_headers;           /* default ["Content-Type", "X-Request-Id"] */
+    char **allow_headers;
     size_t n_allow_headers;
-    int max_age;                    /* Access-Control-Max-Age seconds, default 600 */
+    int max_age;                    /* Access-Control-Max-Age seconds */
+};
+
+struct cfg {
+    char *path;                     /* the file it was read from */
+    struct cfg_server server;
+    struct cfg_s3 s3;
+    struct cfg_presign presign;
+    struct cfg_uploads uploads;
+    struct cfg_cors cors;
 };
 
 /* All problems found by one cfg_load(), each a full "FILE:LINE:COL: message". */
@@ -107,5 +119,8 @@ const char *cfg_type_for_filename(const struct cfg *cfg, const char *filename);
 
 /* True when ORIGIN is allowed by cors.allow_origins ("*" allows all). */
 bool cfg_origin_allowed(const struct cfg *cfg, const char *origin);
+
+/* True when cors.allow_origins holds "*". */
+bool cfg_origin_any(const struct cfg *cfg);
 
 #endif

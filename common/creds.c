@@ -261,14 +261,14 @@ int creds_resolve_static(const struct cfg *cfg, struct creds *out,
     memset(out, 0, sizeof(*out));
 
     /* 1. the config file */
-    if (cfg && (nonempty(cfg->access_key_id) || nonempty(cfg->secret_access_key))) {
-        if (!nonempty(cfg->access_key_id) || !nonempty(cfg->secret_access_key)) {
+    if (cfg && (nonempty(cfg->s3.access_key_id) || nonempty(cfg->s3.secret_access_key))) {
+        if (!nonempty(cfg->s3.access_key_id) || !nonempty(cfg->s3.secret_access_key)) {
             errbuf_set(err, errlen, "s3.access_key_id and s3.secret_access_key "
                     "must be set together");
             return -1;
         }
-        if (fill(out, CREDS_CONFIG, cfg->access_key_id, cfg->secret_access_key,
-                 cfg->session_token, err, errlen) < 0)
+        if (fill(out, CREDS_CONFIG, cfg->s3.access_key_id, cfg->s3.secret_access_key,
+                 cfg->s3.session_token, err, errlen) < 0)
             return -1;
         return CREDS_CONFIG;
     }

@@ -9,15 +9,13 @@
  */
 #include "keys.h"
 #include "errbuf.h"
+#include "rnd.h"
 
-#include <errno.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include <uuid/uuid.h>
 
@@ -84,56 +82,15 @@ static bool is_control(uint32_t cp)
     return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F);
 }
 
-/* ---- uuid4
- *
- * Every upload key and most request ids need a uuid4, so the randomness
- * comes from a pool of kernel CSPRNG bytes (getrandom) refilled 4 KiB at a
- * time: libuuid's uuid_generate_random() costs several system calls per id
- * (it reseeds random(3) from getpid/getuid/time on every call). The pool is
- * emptied in a forked child, so two workers never hand out the same bytes,
- * and is per thread, so threads need no lock.
- */
-static _Thread_local unsigned char uuid_pool[4096];
-static _Thread_local size_t uuid_pool_left;
-static pthread_once_t uuid_pool_once = PTHREAD_ONCE_INIT;
-
-static void uuid_pool_forget(void)
-{
-    uuid_pool_left = 0;
-}
-
-static void uuid_pool_init(void)
-{
-    pthread_atfork(NULL, NULL, uuid_pool_forget);
-}
-
-static bool uuid_pool_take(unsigned char *out, size_t n)
-{
-    pthread_once(&uuid_pool_once, uuid_pool_init);
-    if (uuid_pool_left < n) {
-        size_t got = 0;
-        while (got < sizeof uuid_pool) {
-            ssize_t r = getrandom(uuid_pool + got, sizeof uuid_pool - got, 0);
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r <= 0)
-                return false;
-            got += (size_t)r;
-        }
-        uuid_pool_left = sizeof uuid_pool;
-    }
-    memcpy(out, uuid_pool + sizeof uuid_pool - uuid_pool_left, n);
-    /* Used bytes do not stay behind for a later memory disclosure. */
-    memset(uuid_pool + sizeof uuid_pool - uuid_pool_left, 0, n);
-    uuid_pool_left -= n;
-    return true;
-}
+/* ---- uuid4: every upload key and most request ids need one, so the bytes
+ * come from the pooled randomness of rnd.h rather than libuuid's
+ * uuid_generate_random(), which costs several system calls per id. */
 
 void keys_uuid4(char out[37])
 {
     uuid_t uu = { 0 };      /* filled below; initialized for the analyzers */
 
-    if (uuid_pool_take(uu, sizeof uu)) {
+    if (rnd_bytes(uu, sizeof uu)) {
         uu[6] = (unsigned char)((uu[6] & 0x0f) | 0x40);   /* version 4 */
         uu[8] = (unsigned char)((uu[8] & 0x3f) | 0x80);   /* RFC 4122 variant */
     } else {

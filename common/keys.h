@@ -46,9 +46,8 @@ bool keys_valid_list_prefix(const char *list_prefix, const char *prefix,
 
 /*
  * A new random uuid4, lower-case, into OUT (36 characters and a NUL). The
- * bytes come from a per-thread pool of getrandom(2) output that a fork
- * empties, so it is cheap enough for every request and unique across
- * workers.
+ * bytes come from rnd.h's pool, so it is cheap enough for every request
+ * and unique across workers.
  */
 void keys_uuid4(char out[37]);
 

@@ -17,6 +17,7 @@
  * per line: writes to a pipe are atomic only up to PIPE_BUF.
  */
 #include "log.h"
+#include "errbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -119,7 +120,7 @@ int log_configure(const char *file, const char *access, enum log_level level,
     if (file && *file) {
         nlog = open_append(file);
         if (nlog < 0) {
-            snprintf(err, errlen, "cannot open log file %s: %s", file, strerror(errno));
+            errbuf_set(err, errlen, "cannot open log file %s: %s", file, strerror(errno));
             return -1;
         }
         nlog_path = strdup(file);
@@ -129,7 +130,7 @@ int log_configure(const char *file, const char *access, enum log_level level,
     if (access && *access && !off) {
         nacc = open_append(access);
         if (nacc < 0) {
-            snprintf(err, errlen, "cannot open access log %s: %s", access, strerror(errno));
+            errbuf_set(err, errlen, "cannot open access log %s: %s", access, strerror(errno));
             if (nlog > STDERR_FILENO)
                 close(nlog);
             free(nlog_path);

@@ -1,15 +1,14 @@
 /*
  * metrics.c - Prometheus counters, histograms and gauges in shared memory.
  *
- * Owns the one anonymous MAP_SHARED region that the master maps before it
- * forks (metrics_init) and every worker inherits, and the text exposition
- * (format 0.0.4) that GET /metrics returns. The region outlives reloads
- * because the master never unmaps it, so counters never go backwards while
- * the daemon runs.
+ * Owns the "metrics" shared-memory zone (shm.h) that the master maps before
+ * it forks and every worker inherits, and the text exposition (format
+ * 0.0.4) that GET /metrics returns. A reload asks for the same zone and gets
+ * the same memory, so counters never go backwards while the daemon runs.
  *
- * Every label set is a fixed enum or a small fixed table, so the region is a
- * plain struct of uint64_t arrays: no allocation, no locks, no pointers in
- * shared memory. Updates are relaxed atomic adds (a counter only needs its own
+ * Every label value is an index into a fixed table, so the zone is a plain
+ * struct of integer arrays: no allocation, no locks, no pointers in shared
+ * memory. Updates are relaxed atomic adds (a counter only needs its own
  * increments to be atomic; no ordering between counters is promised to a
  * scraper, as with any Prometheus client). Histogram buckets are stored per
  * bucket and made cumulative at render time, so an observation is exactly
@@ -29,8 +28,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/mman.h>
 #include <time.h>
+
+#include "buf.h"
+#include "clock.h"
+#include "shm.h"
 
 #ifndef PRESIGND_VERSION
 #define PRESIGND_VERSION "unknown"
@@ -38,18 +40,11 @@
 
 /* ---- label tables ---------------------------------------------------- */
 
-static const char *const route_names[METRICS_ROUTE_COUNT] = {
-    [METRICS_ROUTE_ROOT] = "/",
-    [METRICS_ROUTE_UPLOAD_URL] = "/upload-url",
-    [METRICS_ROUTE_DOWNLOAD_URL] = "/download-url",
-    [METRICS_ROUTE_FILES] = "/files",
-    [METRICS_ROUTE_FILE] = "/files/{key}",
-    [METRICS_ROUTE_HEALTH] = "/health",
-    [METRICS_ROUTE_METRICS] = "/metrics",
-    [METRICS_ROUTE_OPENAPI] = "/openapi.json",
-    [METRICS_ROUTE_DOCS] = "/docs",
-    [METRICS_ROUTE_OTHER] = "other",
-};
+/* Filled by metrics_label_routes / metrics_label_s3_ops in each process. */
+static const char *const *route_names;
+static size_t n_route_names;
+static const char *const *s3_op_names;
+static size_t n_s3_op_names;
 
 /* A raw method string would let any client create label values; the method
  * set of the API plus the usual extras, everything else is "OTHER". */
@@ -63,25 +58,19 @@ static const char *const method_names[] = {
  * (libevent's own answers, future additions) falls into its class, so the
  * table stays small and fixed whatever happens. */
 static const char *const status_names[] = {
-    "200", "204", "400", "403", "404", "405", "413", "415",
-    "500", "502", "503", "504",
+    "200", "204", "400", "401", "403", "404", "405", "412", "413", "415", "429", "499",
+    "500", "501", "502", "503", "504", "505",
     "1xx", "2xx", "3xx", "4xx", "5xx", "other",
 };
 static const int status_codes[] = {
-    200, 204, 400, 403, 404, 405, 413, 415, 500, 502, 503, 504,
+    200, 204, 400, 401, 403, 404, 405, 412, 413, 415, 429, 499,
+    500, 501, 502, 503, 504, 505,
 };
 #define N_STATUS (sizeof(status_names) / sizeof(status_names[0]))
 #define N_STATUS_EXACT (sizeof(status_codes) / sizeof(status_codes[0]))
 #define STATUS_CLASS_BASE N_STATUS_EXACT  /* index of "1xx" */
 #define STATUS_OTHER (N_STATUS - 1)
 
-static const char *const s3_op_names[METRICS_S3_OP_COUNT] = {
-    [METRICS_S3_HEAD_OBJECT] = "head_object",
-    [METRICS_S3_HEAD_BUCKET] = "head_bucket",
-    [METRICS_S3_LIST_OBJECTS] = "list_objects",
-    [METRICS_S3_DELETE_OBJECT] = "delete_object",
-    [METRICS_S3_IMDS] = "imds",
-};
 
 static const char *const s3_outcome_names[METRICS_S3_OUTCOME_COUNT] = {
     [METRICS_S3_OK] = "ok",
@@ -126,13 +115,13 @@ static const struct bucket s3_buckets[] = {
 #define HIST(nb) struct { uint64_t bucket[(nb) + 1]; uint64_t sum_us; uint64_t count; }
 
 struct metrics_region {
-    uint64_t http_requests[METRICS_ROUTE_COUNT][N_METHODS][N_STATUS];
-    HIST(N_HTTP_BUCKETS) http_duration[METRICS_ROUTE_COUNT];
-    int64_t http_in_flight;
+    uint64_t http_requests[METRICS_MAX_ROUTES][N_METHODS][N_STATUS];
+    HIST(N_HTTP_BUCKETS) http_duration[METRICS_MAX_ROUTES];
+    int64_t in_flight[METRICS_MAX_SLOTS];
 
-    uint64_t s3_requests[METRICS_S3_OP_COUNT][METRICS_S3_OUTCOME_COUNT];
-    HIST(N_S3_BUCKETS) s3_duration[METRICS_S3_OP_COUNT];
-    uint64_t s3_retries[METRICS_S3_OP_COUNT];
+    uint64_t s3_requests[METRICS_MAX_S3_OPS][METRICS_S3_OUTCOME_COUNT];
+    HIST(N_S3_BUCKETS) s3_duration[METRICS_MAX_S3_OPS];
+    uint64_t s3_retries[METRICS_MAX_S3_OPS];
 
     uint64_t presigned[METRICS_PRESIGN_KIND_COUNT];
     uint64_t reloads_ok;
@@ -151,25 +140,39 @@ struct metrics_region {
 
 static struct metrics_region local_region;
 static struct metrics_region *M = &local_region;
+static int my_slot;                 /* this process's in-flight slot */
 
 #define ADD(p, v)  __atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
 #define LOAD(p)    __atomic_load_n((p), __ATOMIC_RELAXED)
 #define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 
-int metrics_init(void)
+int metrics_init(char *err, size_t errlen)
 {
-    if (M != &local_region)
-        return 0;               /* already mapped: keep the counters */
-    void *p = mmap(NULL, sizeof(struct metrics_region), PROT_READ | PROT_WRITE,
-                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
+    bool fresh;
+    struct metrics_region *p = shm_zone("metrics", sizeof *p, &fresh, err, errlen);
+
+    if (!p)
         return -1;
-    /* Anything counted before the mapping existed (config checks, the
-     * master's own start-up) is carried over rather than lost. */
-    memcpy(p, &local_region, sizeof(local_region));
+    if (fresh) {
+        /* Anything counted before the zone existed (config checks, the
+         * master's own start-up) is carried over rather than lost. */
+        memcpy(p, M, sizeof *p);
+        STORE(&p->start_time, (int64_t)clock_wall());
+    }
     M = p;
-    STORE(&M->start_time, (int64_t)time(NULL));
     return 0;
+}
+
+void metrics_label_routes(const char *const *labels, size_t n)
+{
+    route_names = labels;
+    n_route_names = n < METRICS_MAX_ROUTES ? n : METRICS_MAX_ROUTES;
+}
+
+void metrics_label_s3_ops(const char *const *labels, size_t n)
+{
+    s3_op_names = labels;
+    n_s3_op_names = n < METRICS_MAX_S3_OPS ? n : METRICS_MAX_S3_OPS;
 }
 
 /* ---- updates -------------------------------------------------------- */
@@ -215,35 +218,43 @@ static void observe(uint64_t *buckets, uint64_t *sum_us, uint64_t *count,
     ADD(count, 1);
 }
 
-void metrics_http_request(enum metrics_route route, const char *method,
-                          int status, double seconds)
+void metrics_http_request(unsigned route, const char *method, int status, double seconds)
 {
-    if ((unsigned)route >= METRICS_ROUTE_COUNT)
-        route = METRICS_ROUTE_OTHER;
+    if (route >= METRICS_MAX_ROUTES)
+        return;
     ADD(&M->http_requests[route][method_index(method)][status_index(status)], 1);
     observe(M->http_duration[route].bucket, &M->http_duration[route].sum_us,
             &M->http_duration[route].count, http_buckets, N_HTTP_BUCKETS, seconds);
 }
 
-void metrics_http_in_flight(int delta)
+void metrics_set_slot(int slot)
 {
-    ADD(&M->http_in_flight, (int64_t)delta);
+    my_slot = slot >= 0 && slot < METRICS_MAX_SLOTS ? slot : 0;
 }
 
-void metrics_s3_call(enum metrics_s3_op op, enum metrics_s3_outcome outcome,
-                     double seconds)
+void metrics_http_in_flight(int delta)
 {
-    if ((unsigned)op >= METRICS_S3_OP_COUNT
-        || (unsigned)outcome >= METRICS_S3_OUTCOME_COUNT)
+    ADD(&M->in_flight[my_slot], (int64_t)delta);
+}
+
+void metrics_clear_slot(int slot)
+{
+    if (slot >= 0 && slot < METRICS_MAX_SLOTS)
+        STORE(&M->in_flight[slot], 0);
+}
+
+void metrics_s3_call(unsigned op, enum metrics_s3_outcome outcome, double seconds)
+{
+    if (op >= METRICS_MAX_S3_OPS || (unsigned)outcome >= METRICS_S3_OUTCOME_COUNT)
         return;
     ADD(&M->s3_requests[op][outcome], 1);
     observe(M->s3_duration[op].bucket, &M->s3_duration[op].sum_us,
             &M->s3_duration[op].count, s3_buckets, N_S3_BUCKETS, seconds);
 }
 
-void metrics_s3_retry(enum metrics_s3_op op)
+void metrics_s3_retry(unsigned op)
 {
-    if ((unsigned)op < METRICS_S3_OP_COUNT)
+    if (op < METRICS_MAX_S3_OPS)
         ADD(&M->s3_retries[op], 1);
 }
 
@@ -287,55 +298,15 @@ void metrics_set_generation(unsigned long generation)
 
 /* ---- rendering ------------------------------------------------------ */
 
-struct buf {
-    char *p;
-    size_t len;
-    size_t cap;
-    bool oom;
-};
-
-static void buf_printf(struct buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void buf_printf(struct buf *b, const char *fmt, ...)
-{
-    if (b->oom)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->oom = true;
-            return;
-        }
-        if ((size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = b->cap * 2;
-        while (cap - b->len <= (size_t)n)
-            cap *= 2;
-        char *np = realloc(b->p, cap);
-        if (np == NULL) {
-            b->oom = true;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-}
-
 /* Label values escaped as the text format wants: backslash, quote, newline. */
 static void buf_label(struct buf *b, const char *v)
 {
     for (; *v; v++) {
         switch (*v) {
-        case '\\': buf_printf(b, "\\\\"); break;
-        case '"':  buf_printf(b, "\\\""); break;
-        case '\n': buf_printf(b, "\\n"); break;
-        default:   buf_printf(b, "%c", *v); break;
+        case '\\': buf_add(b, "\\\\"); break;
+        case '"':  buf_add(b, "\\\""); break;
+        case '\n': buf_add(b, "\\n"); break;
+        default:   buf_addc(b, *v); break;
         }
     }
 }
@@ -379,10 +350,7 @@ static void render_credentials(struct buf *b)
     } else if (v == CRED_NONE) {
         buf_printf(b, "presignd_credentials_expiry_seconds 0\n");
     } else {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-        int64_t left = v - now_ms;
+        int64_t left = v - (int64_t)(clock_wall() * 1000.0);
         if (left < 0)
             left = 0;
         buf_printf(b, "presignd_credentials_expiry_seconds %lld.%03lld\n",
@@ -392,16 +360,16 @@ static void render_credentials(struct buf *b)
 
 char *metrics_render(size_t *len)
 {
-    struct buf b = { .cap = 16384 };
-    b.p = malloc(b.cap);
-    if (b.p == NULL)
+    struct buf b;
+
+    buf_init(&b, NULL, 0);
+    if (!buf_reserve(&b, 16384))
         return NULL;
-    b.p[0] = '\0';
 
     family(&b, "presignd_http_requests_total", "counter",
            "HTTP requests answered, by route, method and status.");
-    for (size_t r = 0; r < METRICS_ROUTE_COUNT; r++)
-        for (size_t m = 0; m < N_METHODS; m++)
+    for (size_t r = 0; r < n_route_names; r++)
+        for (size_t m = 0; m < N_METHODS && route_names[r]; m++)
             for (size_t s = 0; s < N_STATUS; s++) {
                 uint64_t v = LOAD(&M->http_requests[r][m][s]);
                 if (v == 0)
@@ -414,8 +382,8 @@ char *metrics_render(size_t *len)
 
     family(&b, "presignd_http_request_duration_seconds", "histogram",
            "Time from request to response, by route.");
-    for (size_t r = 0; r < METRICS_ROUTE_COUNT; r++) {
-        if (LOAD(&M->http_duration[r].count) == 0)
+    for (size_t r = 0; r < n_route_names; r++) {
+        if (!route_names[r] || LOAD(&M->http_duration[r].count) == 0)
             continue;
         render_hist(&b, "presignd_http_request_duration_seconds", "route",
                     route_names[r], M->http_duration[r].bucket,
@@ -424,14 +392,16 @@ char *metrics_render(size_t *len)
 
     family(&b, "presignd_http_requests_in_flight", "gauge",
            "HTTP requests being handled now, all workers.");
-    int64_t inflight = LOAD(&M->http_in_flight);
+    int64_t inflight = 0;
+    for (size_t i = 0; i < METRICS_MAX_SLOTS; i++)
+        inflight += LOAD(&M->in_flight[i]);
     buf_printf(&b, "presignd_http_requests_in_flight %lld\n",
                (long long)(inflight < 0 ? 0 : inflight));
 
     family(&b, "presignd_s3_requests_total", "counter",
            "S3 (and IMDS) calls, by operation and final outcome.");
-    for (size_t o = 0; o < METRICS_S3_OP_COUNT; o++)
-        for (size_t k = 0; k < METRICS_S3_OUTCOME_COUNT; k++) {
+    for (size_t o = 0; o < n_s3_op_names; o++)
+        for (size_t k = 0; k < METRICS_S3_OUTCOME_COUNT && s3_op_names[o]; k++) {
             uint64_t v = LOAD(&M->s3_requests[o][k]);
             if (v == 0)
                 continue;
@@ -441,8 +411,8 @@ char *metrics_render(size_t *len)
 
     family(&b, "presignd_s3_request_duration_seconds", "histogram",
            "S3 call duration including retries, by operation.");
-    for (size_t o = 0; o < METRICS_S3_OP_COUNT; o++) {
-        if (LOAD(&M->s3_duration[o].count) == 0)
+    for (size_t o = 0; o < n_s3_op_names; o++) {
+        if (!s3_op_names[o] || LOAD(&M->s3_duration[o].count) == 0)
             continue;
         render_hist(&b, "presignd_s3_request_duration_seconds", "operation",
                     s3_op_names[o], M->s3_duration[o].bucket,
@@ -451,9 +421,10 @@ char *metrics_render(size_t *len)
 
     family(&b, "presignd_s3_retries_total", "counter",
            "S3 calls retried, by operation.");
-    for (size_t o = 0; o < METRICS_S3_OP_COUNT; o++)
-        buf_printf(&b, "presignd_s3_retries_total{operation=\"%s\"} %llu\n",
-                   s3_op_names[o], (unsigned long long)LOAD(&M->s3_retries[o]));
+    for (size_t o = 0; o < n_s3_op_names; o++)
+        if (s3_op_names[o])
+            buf_printf(&b, "presignd_s3_retries_total{operation=\"%s\"} %llu\n",
+                       s3_op_names[o], (unsigned long long)LOAD(&M->s3_retries[o]));
 
     family(&b, "presignd_presigned_urls_total", "counter",
            "Presigned URLs issued, by kind.");
@@ -495,11 +466,9 @@ char *metrics_render(size_t *len)
     buf_printf(&b, "presignd_start_time_seconds %lld\n",
                (long long)LOAD(&M->start_time));
 
-    if (b.oom) {
-        free(b.p);
-        return NULL;
-    }
-    if (len != NULL)
-        *len = b.len;
-    return b.p;
+    size_t n = b.len;
+    char *text = buf_take(&b);
+    if (text && len != NULL)
+        *len = n;
+    return text;
 }

@@ -1,11 +1,17 @@
 /*
- * metrics.h - Prometheus counters and histograms shared by every process.
+ * metrics.h - Prometheus counters, histograms and gauges shared by every
+ * process.
  *
- * The master calls metrics_init() before it forks anything: the counters live
- * in one anonymous MAP_SHARED mapping that every worker inherits and that
+ * The master calls metrics_init() before it forks anything: the counters
+ * live in a shared-memory zone (shm.h) that every worker inherits and that
  * outlives reloads, so /metrics shows the same totals whichever worker
- * answers. Updates are lock-free atomic adds; label sets are fixed enums or
- * small interned tables, so no worker ever allocates in the shared region.
+ * answers. Updates are lock-free atomic adds; label values are indexes into
+ * fixed tables, so nothing is ever allocated in the shared zone.
+ *
+ * Label tables come from their owners, once per process before the first
+ * render: the HTTP routes from the route table (daemon/route.c), the S3
+ * operations from the S3 client's operation table (s3.c). An index without
+ * a label is counted and not rendered.
  */
 #ifndef PRESIGND_METRICS_H
 #define PRESIGND_METRICS_H
@@ -13,29 +19,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Routes as they appear in the "route" label (never a raw path). */
-enum metrics_route {
-    METRICS_ROUTE_ROOT,          /* "/" */
-    METRICS_ROUTE_UPLOAD_URL,    /* "/upload-url" */
-    METRICS_ROUTE_DOWNLOAD_URL,  /* "/download-url" */
-    METRICS_ROUTE_FILES,         /* "/files" */
-    METRICS_ROUTE_FILE,          /* "/files/{key}" */
-    METRICS_ROUTE_HEALTH,        /* "/health" */
-    METRICS_ROUTE_METRICS,       /* "/metrics" */
-    METRICS_ROUTE_OPENAPI,       /* "/openapi.json" */
-    METRICS_ROUTE_DOCS,          /* "/docs" */
-    METRICS_ROUTE_OTHER,         /* anything else (404s) */
-    METRICS_ROUTE_COUNT
-};
-
-enum metrics_s3_op {
-    METRICS_S3_HEAD_OBJECT,
-    METRICS_S3_HEAD_BUCKET,
-    METRICS_S3_LIST_OBJECTS,
-    METRICS_S3_DELETE_OBJECT,
-    METRICS_S3_IMDS,             /* credential fetches from EC2 IMDS */
-    METRICS_S3_OP_COUNT
-};
+#define METRICS_MAX_ROUTES  32
+#define METRICS_MAX_S3_OPS  16
+/* Worker slots of the in-flight gauge: two generations of the largest
+ * worker count, which is what a reload runs at its peak. */
+#define METRICS_MAX_SLOTS   2048
 
 enum metrics_s3_outcome {
     METRICS_S3_OK,               /* 2xx */
@@ -52,23 +40,38 @@ enum metrics_presign_kind {
     METRICS_PRESIGN_KIND_COUNT
 };
 
-/* Master, before forking: map the shared region. Returns 0 or -1 (errno). */
-int metrics_init(void);
+/* Master, before forking: map the shared zone (again after a reload: the
+ * same memory). Returns 0, or -1 with ERR filled. */
+int metrics_init(char *err, size_t errlen);
 
-/* Labels for the HTTP request counter: METHOD is the request method string. */
-void metrics_http_request(enum metrics_route route, const char *method,
-                          int status, double seconds);
-/* Requests being handled now: +1 when a request arrives, -1 when answered. */
+/* The "route" label of each route index (LABELS[i] for route i), and the
+ * "operation" label of each S3 operation index. The arrays must live as
+ * long as the process. */
+void metrics_label_routes(const char *const *labels, size_t n);
+void metrics_label_s3_ops(const char *const *labels, size_t n);
+
+/* One answered request of ROUTE (an index of the route table); METHOD is the
+ * request method string (unknown ones count as "OTHER"). */
+void metrics_http_request(unsigned route, const char *method, int status, double seconds);
+
+/*
+ * The in-flight gauge: a worker owns slot SLOT (given by the master, unique
+ * among live workers) and adds DELTA as requests arrive and are answered;
+ * the master clears the slot of a worker that died, so requests of a
+ * killed worker do not stay counted. Rendered as the sum of all slots.
+ */
+void metrics_set_slot(int slot);
 void metrics_http_in_flight(int delta);
-void metrics_s3_call(enum metrics_s3_op op, enum metrics_s3_outcome outcome,
-                     double seconds);
-void metrics_s3_retry(enum metrics_s3_op op);
+void metrics_clear_slot(int slot);
+
+void metrics_s3_call(unsigned op, enum metrics_s3_outcome outcome, double seconds);
+void metrics_s3_retry(unsigned op);
 void metrics_presign(enum metrics_presign_kind kind);
 void metrics_reload(bool ok);
 void metrics_worker_restart(void);
-/* Seconds until the credentials in use expire; a negative value = never. */
-/* UNIX_TIME is the unix time they expire at; 0 means no credentials (the
- * gauge shows 0), a negative value static ones (the gauge shows +Inf). */
+/* When the credentials in use expire, as a unix time; 0 means there are
+ * none (the gauge shows 0), a negative value that they are static and never
+ * expire (the gauge shows +Inf). */
 void metrics_set_credentials_expiry(double unix_time);
 /* Workers of the current generation, as the master counts them. */
 void metrics_set_workers(int n);

@@ -1,10 +1,15 @@
 /*
- * s3.h - the asynchronous S3 client: one per worker, a libcurl multi handle
- * driven by the worker's libevent loop, plus presigning with the credentials
- * that client holds.
+ * s3.h - the asynchronous S3 client: one per worker, the S3 operations
+ * presignd makes itself (on the worker's HTTP client, httpc.h) and the
+ * presigning of URLs with the credentials that client holds (credprov.h).
  *
  * Calls return at once; the callback runs later from the event loop, exactly
- * once, unless the operation was cancelled first. Nothing here blocks.
+ * once, unless the operation was cancelled first. Nothing here blocks. Each
+ * attempt of a call is signed afresh (SigV4 header auth, the payload hash
+ * of a request body signed too); only idempotent operations are retried.
+ * A call without usable credentials waits for a fetch in progress (at most
+ * one attempt's timeout) or ends with S3_NO_CREDENTIALS; a URL is never
+ * signed with credentials that expired, nor made to outlive them.
  */
 #ifndef PRESIGND_S3_H
 #define PRESIGND_S3_H
@@ -15,6 +20,7 @@
 
 struct event_base;
 struct cfg;
+struct credprov;
 struct s3_client;
 struct s3_op;
 
@@ -24,6 +30,30 @@ enum s3_status {
     S3_ERROR,            /* S3 answered with another error (see http_status, code) */
     S3_UNREACHABLE,      /* connection refused, timeout, DNS... after retries */
     S3_NO_CREDENTIALS,   /* no credentials could be had (yet) */
+};
+
+/* The operations; each is a row of the table in s3.c. */
+enum s3_opcode {
+    S3_HEAD_OBJECT,
+    S3_HEAD_BUCKET,
+    S3_PROBE_BUCKET,     /* HeadBucket as a health probe: one attempt, at most 3 s */
+    S3_LIST_OBJECTS,
+    S3_DELETE_OBJECT,
+};
+
+struct s3_param {
+    const char *name;
+    const char *value;   /* unencoded */
+};
+
+/* What an operation is about. */
+struct s3_call_args {
+    const char *key;                    /* NULL: the bucket */
+    const struct s3_param *query;       /* any number, unencoded */
+    size_t n_query;
+    const char *body;                   /* request body (POST/PUT), NULL for none */
+    size_t body_len;
+    const char *content_type;           /* of the body */
 };
 
 struct s3_object {
@@ -61,24 +91,22 @@ typedef void (*s3_done_cb)(const struct s3_result *res, void *arg);
 /* New client on BASE for CFG (the config must outlive the client). */
 struct s3_client *s3_client_new(struct event_base *base, const struct cfg *cfg,
                                 char *err, size_t errlen);
-/* Cancels everything in flight (no callbacks) and frees. */
+/* Cancels everything in flight (no callbacks) and frees; safe inside a
+ * callback. */
 void s3_client_free(struct s3_client *c);
 
-struct s3_op *s3_head_object(struct s3_client *c, const char *key,
-                             s3_done_cb cb, void *arg);
-struct s3_op *s3_head_bucket(struct s3_client *c, s3_done_cb cb, void *arg);
-/*
- * HeadBucket as a health probe: one attempt, at most 3 s (less when
- * s3.request_timeout_ms is lower). A probe must say how S3 is now, and before
- * the prober gives up; the load balancer retries on its own.
- */
+/* Start OP with ARGS (copied). NULL when it cannot be started (out of
+ * memory, a key missing for an operation on an object). */
+struct s3_op *s3_call(struct s3_client *c, enum s3_opcode op, const struct s3_call_args *args,
+                      s3_done_cb cb, void *arg);
+
+/* The common ones. TOKEN may be NULL; MAX_KEYS 1..1000. */
+struct s3_op *s3_head_object(struct s3_client *c, const char *key, s3_done_cb cb, void *arg);
 struct s3_op *s3_probe_bucket(struct s3_client *c, s3_done_cb cb, void *arg);
-/* TOKEN may be NULL; MAX_KEYS 1..1000. */
-struct s3_op *s3_list_objects(struct s3_client *c, const char *prefix,
-                              int max_keys, const char *token,
-                              s3_done_cb cb, void *arg);
-struct s3_op *s3_delete_object(struct s3_client *c, const char *key,
-                               s3_done_cb cb, void *arg);
+struct s3_op *s3_list_objects(struct s3_client *c, const char *prefix, int max_keys,
+                              const char *token, s3_done_cb cb, void *arg);
+struct s3_op *s3_delete_object(struct s3_client *c, const char *key, s3_done_cb cb, void *arg);
+
 /* The callback of OP will not run; safe to call from any callback except
  * OP's own. A NULL OP is ignored. */
 void s3_cancel(struct s3_op *op);
@@ -86,36 +114,31 @@ void s3_cancel(struct s3_op *op);
 /* Operations started and not yet completed or cancelled. */
 size_t s3_inflight(const struct s3_client *c);
 
+/* Where the client's credentials come from (for their expiry, say). */
+struct credprov *s3_credentials(struct s3_client *c);
+
+/* A URL to presign. */
+struct s3_presign_req {
+    const char *method;                 /* "GET", "PUT" */
+    const char *key;
+    const struct s3_param *headers;     /* headers the client must send, signed */
+    size_t n_headers;
+    const struct s3_param *query;       /* e.g. response-content-disposition, uploadId */
+    size_t n_query;
+    long expires;                       /* seconds; capped by SigV4 and the credentials */
+};
+
 struct s3_presigned {
     char *url;            /* malloc'd */
     long expires_in;      /* the real lifetime: capped by the credentials' expiry */
-    const char *method;   /* "PUT", "GET" */
 };
 
 /*
- * Presign METHOD ("PUT" or "GET") for KEY. For PUT, CONTENT_TYPE is signed
- * (the client must send exactly it) and CONTENT_LENGTH too when >= 0.
- * Returns S3_OK, or S3_NO_CREDENTIALS / S3_ERROR with ERR filled (e.g.
- * credentials too close to expiry to give a useful URL).
+ * Presign REQ. Returns S3_OK, or S3_NO_CREDENTIALS / S3_ERROR with ERR
+ * filled (e.g. credentials too close to expiry to give a useful URL).
  */
-enum s3_status s3_presign(struct s3_client *c, const char *method, const char *key,
-                          const char *content_type, int64_t content_length,
-                          long expires, struct s3_presigned *out,
-                          char *err, size_t errlen);
+enum s3_status s3_presign(struct s3_client *c, const struct s3_presign_req *req,
+                          struct s3_presigned *out, char *err, size_t errlen);
 void s3_presigned_free(struct s3_presigned *p);
-
-/* Unix time at which the current credentials expire; 0 = never, -1 = none yet. */
-double s3_credentials_expiry(const struct s3_client *c);
-
-/*
- * Process-wide libcurl initialisation: call once, before any client exists
- * and before forking workers (curl_global_init is not thread- or fork-safe
- * to repeat). Returns 0, or -1 with ERR filled.
- */
-int s3_global_init(char *err, size_t errlen);
-
-/* True while no usable credentials are held and a fetch from instance
- * metadata is in progress (operations started now wait for it). */
-bool s3_credentials_pending(const struct s3_client *c);
 
 #endif

@@ -8,6 +8,8 @@
  * else (Owner, StorageClass, CommonPrefixes...) is skipped.
  */
 #include "s3xml.h"
+#include "buf.h"
+#include "errbuf.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -39,8 +41,7 @@ struct ctx {
 
     enum field field;          /* element whose text is being collected */
     int field_depth;
-    char *text;
-    size_t tlen, tcap;
+    struct buf text;           /* limited to S3XML_MAX_TEXT */
 
     /* DOC_LIST */
     struct s3xml_list *list;
@@ -73,15 +74,13 @@ static void begin_text(struct ctx *x, enum field f)
 {
     x->field = f;
     x->field_depth = x->depth;
-    x->tlen = 0;
-    if (x->text)
-        x->text[0] = '\0';
+    buf_clear(&x->text);
 }
 
 /* The collected text as a new string ("" when empty). */
 static char *take_text(struct ctx *x)
 {
-    char *s = strndup(x->text ? x->text : "", x->tlen);
+    char *s = strndup(x->text.p ? x->text.p : "", x->text.len);
     if (!s)
         fail(x, "out of memory");
     return s;
@@ -93,25 +92,11 @@ static void on_text(void *ud, const XML_Char *s, int len)
 
     if (x->failed || x->field == F_NONE || x->depth != x->field_depth || len <= 0)
         return;
-    if (x->tlen + (size_t)len > S3XML_MAX_TEXT) {
+    buf_addn(&x->text, s, (size_t)len);
+    if (x->text.overflow)
         fail(x, "element text too long");
-        return;
-    }
-    if (x->tlen + (size_t)len + 1 > x->tcap) {
-        size_t ncap = x->tcap ? x->tcap : 128;
-        while (ncap < x->tlen + (size_t)len + 1)
-            ncap *= 2;
-        char *n = realloc(x->text, ncap);
-        if (!n) {
-            fail(x, "out of memory");
-            return;
-        }
-        x->text = n;
-        x->tcap = ncap;
-    }
-    memcpy(x->text + x->tlen, s, (size_t)len);
-    x->tlen += (size_t)len;
-    x->text[x->tlen] = '\0';
+    else if (x->text.oom)
+        fail(x, "out of memory");
 }
 
 static void on_start(void *ud, const XML_Char *name, const XML_Char **attrs)
@@ -195,7 +180,7 @@ static void set_text(struct ctx *x, char **slot)
 
 static void end_field(struct ctx *x)
 {
-    const char *t = x->text ? x->text : "";
+    const char *t = x->text.p ? x->text.p : "";
     long long v;
 
     switch (x->field) {
@@ -215,7 +200,7 @@ static void end_field(struct ctx *x)
         break;
     case F_ETAG: {
         /* S3 quotes ETags ("\"9b2c...\""); callers want the bare value. */
-        size_t a = 0, b = x->tlen;
+        size_t a = 0, b = x->text.len;
         if (b >= 2 && t[0] == '"' && t[b - 1] == '"') {
             a = 1;
             b--;
@@ -238,7 +223,7 @@ static void end_field(struct ctx *x)
             fail(x, "invalid <IsTruncated>");
         break;
     case F_NEXT_TOKEN:
-        if (x->tlen > 0)
+        if (x->text.len > 0)
             set_text(x, &x->list->next_token);
         break;
     case F_KEY_COUNT:
@@ -322,6 +307,8 @@ static void on_doctype(void *ud, const XML_Char *name, const XML_Char *sysid,
 
 static int run(struct ctx *x, const char *xml, size_t len)
 {
+    buf_init(&x->text, NULL, 0);
+    x->text.limit = S3XML_MAX_TEXT;
     if (len > INT_MAX) {
         snprintf(x->err, sizeof(x->err), "document too large");
         return -1;
@@ -349,8 +336,7 @@ static int run(struct ctx *x, const char *xml, size_t len)
     }
     XML_ParserFree(x->p);
     x->p = NULL;
-    free(x->text);
-    x->text = NULL;
+    buf_free(&x->text);
     object_free(&x->cur);
     return x->failed ? -1 : 0;
 }
@@ -385,8 +371,7 @@ int s3xml_parse_list(const char *xml, size_t len, struct s3xml_list *out,
     x.doc = DOC_LIST;
     x.list = out;
     if (run(&x, xml, len) < 0) {
-        if (err && errlen)
-            snprintf(err, errlen, "ListObjectsV2 response: %s", x.err);
+        errbuf_set(err, errlen, "ListObjectsV2 response: %s", x.err);
         s3xml_list_free(out);
         return -1;
     }

@@ -15,6 +15,7 @@
  */
 #include "sigv4.h"
 #include "errbuf.h"
+#include "buf.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -44,126 +45,6 @@
 /* Header and query lists this short live on the stack. */
 #define SIGV4_STACK_ITEMS 16
 
-/*
- * ---- a growable string
- *
- * It starts in caller-supplied (stack) storage and moves to the heap only
- * when that is full; any allocation failure sticks and is reported once.
- * Strings kept inside one (an "arena") are referred to by offset, since a
- * move invalidates pointers.
- */
-
-struct sbuf {
-    char *p;
-    size_t len, cap;
-    bool heap;              /* P is malloc'd (else the caller's storage) */
-    bool oom;
-};
-
-static void sb_init(struct sbuf *b, char *storage, size_t size)
-{
-    b->p = storage;
-    b->len = 0;
-    b->cap = storage ? size : 0;
-    b->heap = false;
-    b->oom = false;
-    if (b->cap)
-        b->p[0] = '\0';
-}
-
-static void sb_reserve(struct sbuf *b, size_t more)
-{
-    if (b->oom || b->len + more + 1 <= b->cap)
-        return;
-    size_t ncap = b->cap ? b->cap * 2 : 256;
-    while (ncap < b->len + more + 1)
-        ncap *= 2;
-    char *np;
-    if (b->heap) {
-        np = realloc(b->p, ncap);
-    } else {
-        np = malloc(ncap);
-        if (np && b->len)
-            memcpy(np, b->p, b->len);
-    }
-    if (!np) {
-        b->oom = true;
-        return;
-    }
-    np[b->len] = '\0';      /* a fresh buffer is a valid empty string */
-    b->p = np;
-    b->cap = ncap;
-    b->heap = true;
-}
-
-static void sb_addn(struct sbuf *b, const char *s, size_t n)
-{
-    sb_reserve(b, n);
-    if (b->oom)
-        return;
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_add(struct sbuf *b, const char *s)
-{
-    sb_addn(b, s, strlen(s));
-}
-
-static void sb_addc(struct sbuf *b, char c)
-{
-    if (b->len + 2 > b->cap) {
-        sb_reserve(b, 1);
-        if (b->oom)
-            return;
-    }
-    b->p[b->len++] = c;
-    b->p[b->len] = '\0';
-}
-
-/* End the string being written in an arena: its NUL becomes part of the
- * content, so the next string starts after it. Returns the next offset. */
-static size_t sb_end(struct sbuf *b)
-{
-    sb_addc(b, '\0');
-    return b->len;
-}
-
-static void sb_free(struct sbuf *b)
-{
-    if (b->heap)
-        free(b->p);
-    b->p = NULL;
-    b->len = b->cap = 0;
-    b->heap = false;
-}
-
-/* The content as a malloc'd string (B is emptied), or NULL after an
- * allocation failure. */
-static char *sb_take(struct sbuf *b)
-{
-    char *s;
-
-    if (b->oom) {
-        sb_free(b);
-        return NULL;
-    }
-    if (b->heap) {
-        s = b->p;
-    } else {
-        s = malloc(b->len + 1);
-        if (s) {
-            memcpy(s, b->p ? b->p : "", b->len);
-            s[b->len] = '\0';
-        }
-    }
-    b->p = NULL;
-    b->len = b->cap = 0;
-    b->heap = false;
-    return s;
-}
-
 /* RFC 3986 unreserved characters: the only bytes S3 leaves unencoded. */
 static const unsigned char unreserved[256] = {
     ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1,
@@ -180,12 +61,12 @@ static const unsigned char unreserved[256] = {
 };
 
 /* Append S, URI-encoded. S must not point into B (B may move). */
-static void sb_add_encoded(struct sbuf *b, const char *s, bool keep_slash)
+static void buf_add_encoded(struct buf *b, const char *s, bool keep_slash)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t n = strlen(s);
 
-    sb_reserve(b, 3 * n);   /* the worst case, so the loop needs no checks */
+    buf_reserve(b, 3 * n);   /* the worst case, so the loop needs no checks */
     if (b->oom)
         return;
     char *o = b->p + b->len;
@@ -322,11 +203,11 @@ static bool hmac_sha256(const void *key, size_t keylen, const void *data,
 
 char *sigv4_uri_encode(const char *s, bool keep_slash)
 {
-    struct sbuf b;
+    struct buf b;
 
-    sb_init(&b, NULL, 0);
-    sb_add_encoded(&b, s, keep_slash);
-    return sb_take(&b);
+    buf_init(&b, NULL, 0);
+    buf_add_encoded(&b, s, keep_slash);
+    return buf_take(&b);
 }
 
 void sigv4_sha256_hex(const void *data, size_t len, char out[65])
@@ -497,12 +378,12 @@ static bool is_ws(unsigned char c)
 
 /* Append V trimmed, with every inner run of whitespace reduced to one
  * space. V must not point into B. */
-static void sb_add_canon_value(struct sbuf *b, const char *v)
+static void buf_add_canon_value(struct buf *b, const char *v)
 {
     size_t n = strlen(v);
     bool pending_space = false;
 
-    sb_reserve(b, n);
+    buf_reserve(b, n);
     if (b->oom)
         return;
     char *start = b->p + b->len, *o = start;
@@ -518,23 +399,6 @@ static void sb_add_canon_value(struct sbuf *b, const char *v)
     }
     *o = '\0';
     b->len = (size_t)(o - b->p);
-}
-
-/* Append S in lower case (ASCII only, whatever the locale). */
-static void sb_add_lower(struct sbuf *b, const char *s)
-{
-    size_t n = strlen(s);
-
-    sb_reserve(b, n);
-    if (b->oom)
-        return;
-    char *o = b->p + b->len;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        o[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-    }
-    o[n] = '\0';
-    b->len += n;
 }
 
 /* Room for N items: the stack array STACK when it is big enough. */
@@ -558,7 +422,7 @@ static void items_free(void *p, void *stack)
  */
 static bool build_headers(const struct sigv4_request *req,
                           const struct sigv4_kv *extra, size_t n_extra,
-                          struct sbuf *arena, struct canon_hdr *h,
+                          struct buf *arena, struct canon_hdr *h,
                           size_t *n_out, char *err, size_t errlen)
 {
     size_t n = 0;
@@ -596,10 +460,10 @@ static bool build_headers(const struct sigv4_request *req,
             continue;
 
         size_t noff = arena->len;
-        sb_add_lower(arena, name);
-        size_t voff = sb_end(arena);
-        sb_add_canon_value(arena, value);
-        sb_end(arena);
+        buf_add_lower(arena, name);
+        size_t voff = buf_end(arena);
+        buf_add_canon_value(arena, value);
+        buf_end(arena);
         if (arena->oom)
             goto oom;
         size_t j;
@@ -611,7 +475,7 @@ static bool build_headers(const struct sigv4_request *req,
              * behind unused. */
             size_t a = strlen(arena->p + h[j].value), b = strlen(arena->p + voff);
             size_t moff = arena->len;
-            sb_reserve(arena, a + b + 2);
+            buf_reserve(arena, a + b + 2);
             if (arena->oom)
                 goto oom;
             char *m = arena->p + moff;
@@ -714,48 +578,48 @@ static bool compute_signature(const struct sigv4_request *req, const char *a,
                               char *err, size_t errlen)
 {
     char cr_store[SIGV4_SCRATCH], sts_store[SIGV4_SMALL];
-    struct sbuf cr, sts;
+    struct buf cr, sts;
     const char *service = req->service ? req->service : "s3";
     char date[9], cr_hash[65];
     unsigned char key[32], sig[32];
     bool ok = false;
 
-    sb_init(&cr, cr_store, sizeof cr_store);
-    sb_init(&sts, sts_store, sizeof sts_store);
+    buf_init(&cr, cr_store, sizeof cr_store);
+    buf_init(&sts, sts_store, sizeof sts_store);
     qsort_r(query, n_query, sizeof(*query), cmp_enc_kv, (void *)a);
 
-    sb_add(&cr, req->method);
-    sb_addc(&cr, '\n');
-    sb_add(&cr, a + path_off);
-    sb_addc(&cr, '\n');
+    buf_add(&cr, req->method);
+    buf_addc(&cr, '\n');
+    buf_add(&cr, a + path_off);
+    buf_addc(&cr, '\n');
     for (size_t i = 0; i < n_query; i++) {
         if (i)
-            sb_addc(&cr, '&');
-        sb_add(&cr, a + query[i].name);
-        sb_addc(&cr, '=');
-        sb_add(&cr, a + query[i].value);
+            buf_addc(&cr, '&');
+        buf_add(&cr, a + query[i].name);
+        buf_addc(&cr, '=');
+        buf_add(&cr, a + query[i].value);
     }
-    sb_addc(&cr, '\n');
+    buf_addc(&cr, '\n');
     for (size_t i = 0; i < n_hdrs; i++) {
-        sb_add(&cr, a + hdrs[i].name);
-        sb_addc(&cr, ':');
-        sb_add(&cr, a + hdrs[i].value);
-        sb_addc(&cr, '\n');
+        buf_add(&cr, a + hdrs[i].name);
+        buf_addc(&cr, ':');
+        buf_add(&cr, a + hdrs[i].value);
+        buf_addc(&cr, '\n');
     }
-    sb_addc(&cr, '\n');
-    sb_add(&cr, signed_headers);
-    sb_addc(&cr, '\n');
-    sb_add(&cr, payload_hash);
+    buf_addc(&cr, '\n');
+    buf_add(&cr, signed_headers);
+    buf_addc(&cr, '\n');
+    buf_add(&cr, payload_hash);
     if (cr.oom)
         goto oom;
     sigv4_sha256_hex(cr.p, cr.len, cr_hash);
 
-    sb_add(&sts, SIGV4_ALGORITHM "\n");
-    sb_add(&sts, amz_date);
-    sb_addc(&sts, '\n');
-    sb_add(&sts, scope);
-    sb_addc(&sts, '\n');
-    sb_add(&sts, cr_hash);
+    buf_add(&sts, SIGV4_ALGORITHM "\n");
+    buf_add(&sts, amz_date);
+    buf_addc(&sts, '\n');
+    buf_add(&sts, scope);
+    buf_addc(&sts, '\n');
+    buf_add(&sts, cr_hash);
     if (sts.oom)
         goto oom;
 
@@ -774,18 +638,18 @@ oom:
     errbuf_set(err, errlen, "out of memory");
 out:
     OPENSSL_cleanse(key, sizeof(key));
-    sb_free(&cr);
-    sb_free(&sts);
+    buf_free(&cr);
+    buf_free(&sts);
     return ok;
 }
 
-static void add_signed_headers(struct sbuf *b, const char *a,
+static void add_signed_headers(struct buf *b, const char *a,
                                const struct canon_hdr *h, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         if (i)
-            sb_addc(b, ';');
-        sb_add(b, a + h[i].name);
+            buf_addc(b, ';');
+        buf_add(b, a + h[i].name);
     }
 }
 
@@ -796,29 +660,29 @@ static bool has_token(const struct sigv4_creds *creds)
 
 /* "AKID/YYYYMMDD/REGION/SERVICE/aws4_request"; the scope proper starts
  * after the first '/'. */
-static void add_scope(struct sbuf *b, const struct sigv4_request *req,
+static void add_scope(struct buf *b, const struct sigv4_request *req,
                       const char *amz_date, const struct sigv4_creds *creds)
 {
-    sb_add(b, creds->access_key_id);
-    sb_addc(b, '/');
-    sb_addn(b, amz_date, 8);
-    sb_addc(b, '/');
-    sb_add(b, req->region);
-    sb_addc(b, '/');
-    sb_add(b, req->service ? req->service : "s3");
-    sb_add(b, "/aws4_request");
+    buf_add(b, creds->access_key_id);
+    buf_addc(b, '/');
+    buf_addn(b, amz_date, 8);
+    buf_addc(b, '/');
+    buf_add(b, req->region);
+    buf_addc(b, '/');
+    buf_add(b, req->service ? req->service : "s3");
+    buf_add(b, "/aws4_request");
 }
 
 /* Append an encoded name=value to Q (which has room) and ARENA. Neither
  * NAME nor VALUE may point into ARENA. */
-static void push_query(struct sbuf *arena, struct enc_kv *q, size_t *n,
+static void push_query(struct buf *arena, struct enc_kv *q, size_t *n,
                        const char *name, const char *value)
 {
     q[*n].name = arena->len;
-    sb_add_encoded(arena, name, false);
-    q[*n].value = sb_end(arena);
-    sb_add_encoded(arena, value, false);
-    sb_end(arena);
+    buf_add_encoded(arena, name, false);
+    q[*n].value = buf_end(arena);
+    buf_add_encoded(arena, value, false);
+    buf_end(arena);
     (*n)++;
 }
 
@@ -832,7 +696,7 @@ char *sigv4_presign_url(const struct sigv4_request *req, const char *scheme,
     struct enc_kv qstack[SIGV4_STACK_ITEMS], ostack[SIGV4_STACK_ITEMS];
     struct enc_kv *query = NULL, *url_order = NULL;
     size_t n_hdrs = 0, n_query = 0, path_off = 0;
-    struct sbuf arena, scope, sh, b;
+    struct buf arena, scope, sh, b;
     char *url = NULL;
 
     if (!valid_request(req, creds, err, errlen))
@@ -858,10 +722,10 @@ char *sigv4_presign_url(const struct sigv4_request *req, const char *scheme,
         } while (v);
         memmove(expires_s, e, (size_t)(expires_s + sizeof(expires_s) - e));
     }
-    sb_init(&arena, arena_store, sizeof arena_store);
-    sb_init(&scope, scope_store, sizeof scope_store);
-    sb_init(&sh, sh_store, sizeof sh_store);
-    sb_init(&b, NULL, 0);
+    buf_init(&arena, arena_store, sizeof arena_store);
+    buf_init(&scope, scope_store, sizeof scope_store);
+    buf_init(&sh, sh_store, sizeof sh_store);
+    buf_init(&b, NULL, 0);
 
     hdrs = items(hstack, req->n_headers + 1, sizeof(*hdrs));
     query = items(qstack, req->n_query + 6, sizeof(*query));
@@ -873,8 +737,8 @@ char *sigv4_presign_url(const struct sigv4_request *req, const char *scheme,
     add_scope(&scope, req, amz_date, creds);
     add_signed_headers(&sh, arena.p, hdrs, n_hdrs);
     path_off = arena.len;
-    sb_add_encoded(&arena, req->path, true);
-    sb_end(&arena);
+    buf_add_encoded(&arena, req->path, true);
+    buf_end(&arena);
 
     /* Operation parameters first, then the auth parameters, in the order
      * botocore writes them: S3 does not care, but identical URLs make the
@@ -903,20 +767,20 @@ char *sigv4_presign_url(const struct sigv4_request *req, const char *scheme,
                   sizeof("&X-Amz-Signature=") + 64;
     for (size_t i = 0; i < n_query; i++)
         need += 2 + strlen(arena.p + url_order[i].name) + strlen(arena.p + url_order[i].value);
-    sb_reserve(&b, need);
-    sb_add(&b, scheme);
-    sb_add(&b, "://");
-    sb_add(&b, req->host);
-    sb_add(&b, arena.p + path_off);
+    buf_reserve(&b, need);
+    buf_add(&b, scheme);
+    buf_add(&b, "://");
+    buf_add(&b, req->host);
+    buf_add(&b, arena.p + path_off);
     for (size_t i = 0; i < n_query; i++) {
-        sb_addc(&b, i ? '&' : '?');
-        sb_add(&b, arena.p + url_order[i].name);
-        sb_addc(&b, '=');
-        sb_add(&b, arena.p + url_order[i].value);
+        buf_addc(&b, i ? '&' : '?');
+        buf_add(&b, arena.p + url_order[i].name);
+        buf_addc(&b, '=');
+        buf_add(&b, arena.p + url_order[i].value);
     }
-    sb_add(&b, "&X-Amz-Signature=");
-    sb_add(&b, sig);
-    url = sb_take(&b);
+    buf_add(&b, "&X-Amz-Signature=");
+    buf_add(&b, sig);
+    url = buf_take(&b);
     if (!url)
         goto oom;
     goto out;
@@ -924,14 +788,14 @@ char *sigv4_presign_url(const struct sigv4_request *req, const char *scheme,
 oom:
     errbuf_set(err, errlen, "out of memory");
 fail:
-    sb_free(&b);
+    buf_free(&b);
 out:
     items_free(hdrs, hstack);
     items_free(query, qstack);
     items_free(url_order, ostack);
-    sb_free(&arena);
-    sb_free(&scope);
-    sb_free(&sh);
+    buf_free(&arena);
+    buf_free(&scope);
+    buf_free(&sh);
     return url;
 }
 
@@ -945,7 +809,7 @@ int sigv4_sign_headers(const struct sigv4_request *req, const char *payload_sha2
     struct canon_hdr hstack[SIGV4_STACK_ITEMS], *hdrs = NULL;
     struct enc_kv qstack[SIGV4_STACK_ITEMS], *query = NULL;
     size_t n_hdrs = 0, n_query = 0, path_off = 0;
-    struct sbuf arena, scope, sh, auth;
+    struct buf arena, scope, sh, auth;
     struct sigv4_kv extra[3];
     size_t n_extra = 0;
     int n_out = 0;
@@ -978,10 +842,10 @@ int sigv4_sign_headers(const struct sigv4_request *req, const char *payload_sha2
         }
     }
 
-    sb_init(&arena, arena_store, sizeof arena_store);
-    sb_init(&scope, scope_store, sizeof scope_store);
-    sb_init(&sh, sh_store, sizeof sh_store);
-    sb_init(&auth, NULL, 0);
+    buf_init(&arena, arena_store, sizeof arena_store);
+    buf_init(&scope, scope_store, sizeof scope_store);
+    buf_init(&sh, sh_store, sizeof sh_store);
+    buf_init(&auth, NULL, 0);
     hdrs = items(hstack, req->n_headers + n_extra + 1, sizeof(*hdrs));
     query = items(qstack, req->n_query + 1, sizeof(*query));
     if (!hdrs || !query)
@@ -991,8 +855,8 @@ int sigv4_sign_headers(const struct sigv4_request *req, const char *payload_sha2
     add_scope(&scope, req, amz_date, creds);
     add_signed_headers(&sh, arena.p, hdrs, n_hdrs);
     path_off = arena.len;
-    sb_add_encoded(&arena, req->path, true);
-    sb_end(&arena);
+    buf_add_encoded(&arena, req->path, true);
+    buf_end(&arena);
     for (size_t i = 0; i < req->n_query; i++)
         push_query(&arena, query, &n_query, req->query[i].name, req->query[i].value);
     if (arena.oom || scope.oom || sh.oom)
@@ -1004,16 +868,16 @@ int sigv4_sign_headers(const struct sigv4_request *req, const char *payload_sha2
                            creds, cache, sig, err, errlen))
         goto fail;
 
-    sb_add(&auth, SIGV4_ALGORITHM " Credential=");
-    sb_add(&auth, scope.p);
-    sb_add(&auth, ", SignedHeaders=");
-    sb_add(&auth, sh.p);
-    sb_add(&auth, ", Signature=");
-    sb_add(&auth, sig);
+    buf_add(&auth, SIGV4_ALGORITHM " Credential=");
+    buf_add(&auth, scope.p);
+    buf_add(&auth, ", SignedHeaders=");
+    buf_add(&auth, sh.p);
+    buf_add(&auth, ", Signature=");
+    buf_add(&auth, sig);
 
     memset(out, 0, sizeof(*out) * SIGV4_MAX_OUT_HEADERS);
     out[n_out].name = strdup("Authorization");
-    out[n_out++].value = sb_take(&auth);
+    out[n_out++].value = buf_take(&auth);
     for (size_t i = 0; i < n_extra; i++) {
         out[n_out].name = strdup(extra[i].name);
         out[n_out++].value = strdup(extra[i].value);
@@ -1032,12 +896,12 @@ oom:
 fail:
     n_out = -1;
 out:
-    sb_free(&auth);
+    buf_free(&auth);
     items_free(hdrs, hstack);
     items_free(query, qstack);
-    sb_free(&arena);
-    sb_free(&scope);
-    sb_free(&sh);
+    buf_free(&arena);
+    buf_free(&scope);
+    buf_free(&sh);
     return n_out;
 }
 

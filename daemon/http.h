@@ -1,7 +1,7 @@
 /*
  * http.h - small, pure helpers of the HTTP API: request ids, time stamps in
- * the formats the API and the access log use, media-type checks, reason
- * phrases and JSON string escaping for hand-built lines.
+ * the formats the API and the access log use, media-type checks and reason
+ * phrases.
  *
  * Nothing here knows about evhttp or S3, so each piece can be unit-tested
  * on its own.
@@ -39,25 +39,5 @@ bool http_is_json_media_type(const char *content_type);
 
 /* Reason phrase for STATUS ("OK", "Not Found", ...). */
 const char *http_reason(int status);
-
-/*
- * Append S (LEN bytes) to BUF at POS as the inside of a JSON string (no
- * quotes). '"', '\\', control characters and every byte >= 0x80 are
- * escaped (\u00XX), so the line stays valid JSON and valid UTF-8 whatever
- * bytes a client put in its request line. Returns the new position, or SIZE
- * when it did not fit (the caller then stops writing).
- */
-size_t http_json_escape(char *buf, size_t pos, size_t size,
-                        const char *s, size_t len);
-
-/*
- * Append S (LEN bytes) to BUF at POS as a quoted JSON string, escaped the
- * way json-c writes strings with JSON_C_TO_STRING_NOSLASHESCAPE ('"', '\\',
- * \b \f \n \r \t, other control characters as \u00xx; every other byte,
- * UTF-8 included, as is), so an answer formatted directly has the same bytes
- * json-c would produce. BUF needs room for 6 * LEN + 2 bytes from POS.
- * Returns the new position.
- */
-size_t http_json_quote(char *buf, size_t pos, const char *s, size_t len);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "master.h"
+#include "reloadctl.h"
 
 static void usage(FILE *out)
 {
@@ -74,7 +75,7 @@ int main(int argc, char **argv)
         }
     }
     if (reload_pid && optind == argc && !test_only)
-        return master_reload_request((pid_t)reload_pid, RELOAD_TIMEOUT_SEC);
+        return reloadctl_request((pid_t)reload_pid, RELOAD_TIMEOUT_SEC);
     if (optind != argc || !path || reload_pid) {
         usage(stderr);
         return 2;

@@ -49,8 +49,10 @@
 #include <event2/listener.h>
 
 #include "api.h"
+#include "clock.h"
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "s3.h"
 
 #define TICK_MS         1000    /* master-alive check while serving */
@@ -80,15 +82,7 @@ struct worker {
     int64_t drain_deadline;
     uint16_t ports[MAX_PORTS];              /* local ports of our listeners */
     int n_ports;
-    int exit_code;
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void remember_port(struct worker *w, int fd)
 {
@@ -219,7 +213,7 @@ static void on_accept_error(struct evconnlistener *listener, void *arg)
     if (e == EINTR || e == EAGAIN || e == ECONNABORTED)
         return;
     w->accept_pauses++;
-    int64_t now = now_ms();
+    int64_t now = clock_mono_ms();
     if (now - w->accept_warned >= 10000) {
         log_warn("accept() failed: %s; pausing accepts for %d ms (%lu pauses)",
                  strerror(e), ACCEPT_PAUSE_MS, w->accept_pauses);
@@ -257,8 +251,8 @@ static void begin_drain(struct worker *w, const char *why)
     if (w->draining)
         return;
     w->draining = true;
-    w->drain_start = now_ms();
-    w->drain_deadline = w->drain_start + (int64_t)w->cfg->shutdown_timeout * 1000;
+    w->drain_start = clock_mono_ms();
+    w->drain_deadline = w->drain_start + (int64_t)w->cfg->server.shutdown_timeout * 1000;
     log_info("draining (%s)", why);
     stop_accepting(w);
     if (w->api)
@@ -279,7 +273,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
             arm_tick(w, TICK_MS);
         return;
     }
-    int64_t now = now_ms();
+    int64_t now = clock_mono_ms();
     size_t inflight = api_inflight(w->api) + s3_inflight(w->s3);
     if (now >= w->drain_deadline) {
         int busy;
@@ -346,25 +340,22 @@ static int add_signals(struct worker *w)
     return 0;
 }
 
+/* The transport limits of an evhttp (the API sets its own: body size,
+ * methods). */
 static void set_limits(struct evhttp *http, const struct cfg *cfg)
 {
-    evhttp_set_max_headers_size(http, (ev_ssize_t)cfg->max_header_size);
-    evhttp_set_max_body_size(http, (ev_ssize_t)cfg->max_body_size);
+    const struct cfg_server *s = &cfg->server;
+
+    evhttp_set_max_headers_size(http, (ev_ssize_t)s->max_header_size);
     /* libevent 2.1 has one timeout per connection, covering a slow read, a
      * slow write and an idle kept-alive connection alike: take the tightest. */
-    int t = cfg->read_timeout;
-    if (cfg->write_timeout > 0 && cfg->write_timeout < t)
-        t = cfg->write_timeout;
-    if (cfg->keepalive_timeout > 0 && cfg->keepalive_timeout < t)
-        t = cfg->keepalive_timeout;
-    if (t <= 0)
-        t = 30;
+    int t = s->read_timeout;
+    if (s->write_timeout < t)
+        t = s->write_timeout;
+    if (s->keepalive_timeout < t)
+        t = s->keepalive_timeout;
     struct timeval tv = { t, 0 };
     evhttp_set_timeout_tv(http, &tv);
-    /* Let every method reach the API so it answers 405/OPTIONS itself. */
-    evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD
-                                   | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE
-                                   | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
 }
 
 static void worker_cleanup(struct worker *w)
@@ -390,14 +381,14 @@ static void worker_cleanup(struct worker *w)
 }
 
 int worker_main(const struct cfg *cfg, const int *fds, int n_fds, int metrics_fd,
-                unsigned long generation, int ready_fd)
+                unsigned long generation, int slot, int ready_fd)
 {
     struct worker w;
     char err[512];
     memset(&w, 0, sizeof w);
     w.cfg = cfg;
-    w.exit_code = WORKER_EXIT_OK;
     log_set_role("presignd-worker");
+    metrics_set_slot(slot);
 
     /* Noticing a dead master: the kernel tells us (after any setuid, which
      * clears the setting), and getppid() catches a master that died first. */
@@ -450,7 +441,9 @@ int worker_main(const struct cfg *cfg, const int *fds, int n_fds, int metrics_fd
         }
         set_limits(w.mhttp, cfg);
         w.mbound = evhttp_accept_socket_with_handle(w.mhttp, metrics_fd);
-        if (!w.mbound || api_attach_metrics(w.api, w.mhttp) < 0) {
+        if (w.mbound)
+            api_attach_metrics(w.api, w.mhttp);
+        if (!w.mbound) {
             log_error("cannot serve metrics on inherited socket %d", metrics_fd);
             worker_cleanup(&w);
             return WORKER_EXIT_FATAL;
@@ -473,5 +466,5 @@ int worker_main(const struct cfg *cfg, const int *fds, int n_fds, int metrics_fd
 
     log_debug("worker of generation %lu exits", generation);
     worker_cleanup(&w);
-    return w.exit_code;
+    return WORKER_EXIT_OK;
 }

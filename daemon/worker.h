@@ -15,12 +15,14 @@ struct cfg;
 
 /*
  * Run a worker in the child after fork(). FDS are the listen sockets (already
- * bound and listening), METRICS_FD the metrics listener or -1. READY_FD is a
- * pipe end the worker writes one byte to once it serves, then closes.
+ * bound and listening), METRICS_FD the metrics listener or -1. SLOT is the
+ * worker's slot of shared per-worker counters, unique among live workers.
+ * READY_FD is a pipe end the worker writes one byte to once it serves, then
+ * closes.
  * The master forks with its signals blocked; the worker unblocks them once
  * its own (libevent) handlers are in place. Returns the process exit code.
  */
 int worker_main(const struct cfg *cfg, const int *fds, int n_fds, int metrics_fd,
-                unsigned long generation, int ready_fd);
+                unsigned long generation, int slot, int ready_fd);
 
 #endif

@@ -105,6 +105,13 @@ def _installed_first(f):
     assert not early.exists(), "pkg-config ran before bootstrap:\n" + early.read_text()
 
 
+def _answers(url):
+    try:
+        return requests.get(url, timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
 def test_the_simulated_machine_is_fresh(fresh):
     """The fakes do what they claim: before bootstrap, pkg-config fails."""
     r = subprocess.run(["pkg-config", "--cflags", "json-c"], env=fresh.env,
@@ -172,7 +179,9 @@ def test_make_run(fresh, tmp_path):
                 return False
         harness.wait_for(healthy, 180, interval=0.5, what="presignd of make run to be healthy")
         _installed_first(fresh)
-        assert requests.get("http://127.0.0.1:%d/" % pages, timeout=5).status_code == 200
+        # The example pages are served beside it (by a process of their own).
+        harness.wait_for(lambda: _answers("http://127.0.0.1:%d/" % pages), 30,
+                         what="the example pages of make run")
     finally:
         # Ctrl-C in the terminal: the whole foreground process group.
         if proc.poll() is None:

@@ -48,19 +48,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (cfg) {
         check(errs.n == 0, "a loaded config comes with no error lines");
-        check(cfg->n_listen >= 1, "at least one listen address");
-        check(cfg->workers >= 1 && cfg->workers <= 1024, "workers in 1..1024");
-        check(cfg->bucket && strlen(cfg->bucket) >= 3, "a bucket");
-        check(cfg->prefix && cfg->prefix[0] && cfg->prefix[0] != '/', "a valid prefix");
-        check(cfg->expires >= 1 && cfg->expires <= 604800, "expires in range");
-        check(cfg->max_file_size >= 1, "max_file_size >= 1");
-        check(!cfg->secret_access_key == !cfg->access_key_id, "keys come in pairs");
-        for (size_t i = 0; i < cfg->n_types; i++) {
+        check(cfg->server.n_listen >= 1, "at least one listen address");
+        check(cfg->server.workers >= 1 && cfg->server.workers <= 1024, "workers in 1..1024");
+        check(cfg->s3.bucket && strlen(cfg->s3.bucket) >= 3, "a bucket");
+        check(cfg->uploads.prefix && cfg->uploads.prefix[0] && cfg->uploads.prefix[0] != '/', "a valid prefix");
+        check(cfg->presign.expires >= 1 && cfg->presign.expires <= 604800, "expires in range");
+        check(cfg->presign.max_file_size >= 1, "max_file_size >= 1");
+        check(!cfg->s3.secret_access_key == !cfg->s3.access_key_id, "keys come in pairs");
+        for (size_t i = 0; i < cfg->uploads.n_types; i++) {
             char name[64];
-            check(cfg->types[i].ext[0] == '.', "extensions start with a dot");
-            snprintf(name, sizeof(name), "X%s", cfg->types[i].ext);
+            check(cfg->uploads.types[i].ext[0] == '.', "extensions start with a dot");
+            snprintf(name, sizeof(name), "X%s", cfg->uploads.types[i].ext);
             const char *t = cfg_type_for_filename(cfg, name);
-            check(t && strcmp(t, cfg->types[i].type) == 0, "each extension maps to its type");
+            check(t && strcmp(t, cfg->uploads.types[i].type) == 0, "each extension maps to its type");
         }
         (void)cfg_origin_allowed(cfg, "https://example.com");
         cfg_free(cfg);

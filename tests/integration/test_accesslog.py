@@ -17,7 +17,7 @@ import harness
 
 FIELDS = {"time", "request_id", "remote_addr", "method", "route", "path", "status",
           "bytes", "duration_ms", "worker_pid", "s3_ms"}
-ROUTES = {"/", "/upload-url", "/download-url", "/files", "/files/{key}", "/health",
+ROUTES = {"/", "/upload-url", "/download-url", "/files", "/files/{file_key}", "/health",
           "/metrics", "/openapi.json", "/docs", "other"}
 
 
@@ -105,7 +105,7 @@ def test_access_log_lines(presignd, s3, tmp_path):
         "upload": ("/upload-url", "/upload-url", False),
         "download": ("/download-url", "/download-url", True),
         "list": ("/files", "/files", True),
-        "delete": ("/files/{key}", "/files/{key}", True),
+        "delete": ("/files/{file_key}", "/files/{file_key}", True),
         "health": ("/health", "/health", True),
         "unknown": ("other", "/nope/deeper", False),
         "badjson": ("/upload-url", "/upload-url", False),

@@ -33,7 +33,10 @@
 #include <event2/event.h>
 #include <json.h>
 
+#include "clock.h"
 #include "config.h"
+#include "credprov.h"
+#include "httpc.h"
 #include "log.h"
 #include "metrics.h"
 #include "s3.h"
@@ -64,18 +67,17 @@ static const char *status_name(enum s3_status s)
     return "?";
 }
 
-static double now_wall(void)
+#define now_wall clock_wall
+#define since clock_since
+
+static double creds_expiry(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+    return credprov_expiry(s3_credentials(client));
 }
 
-static double since(const struct timespec *t0)
+static bool creds_pending(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)(ts.tv_sec - t0->tv_sec) + (ts.tv_nsec - t0->tv_nsec) / 1e9;
+    return credprov_pending(s3_credentials(client));
 }
 
 static json_object *jstr(const char *s)
@@ -221,20 +223,31 @@ static void print_presign(void)
     struct s3_presigned p;
     char err[256] = "";
     const char *ct = nargs > 2 ? args[2] : NULL;
-    long expires = presign_expires > 0 ? presign_expires : config->expires;
-    enum s3_status st = s3_presign(client, args[0], args[1], ct, presign_length,
-                                   expires, &p, err, sizeof(err));
+    long expires = presign_expires > 0 ? presign_expires : config->presign.expires;
+    struct s3_param hdrs[2];
+    size_t n_hdrs = 0;
+    char clen[24];
+    bool put = strcmp(args[0], "PUT") == 0;
+    if (put && ct && *ct)
+        hdrs[n_hdrs++] = (struct s3_param){ "content-type", ct };
+    if (put && presign_length >= 0) {
+        snprintf(clen, sizeof clen, "%lld", presign_length);
+        hdrs[n_hdrs++] = (struct s3_param){ "content-length", clen };
+    }
+    struct s3_presign_req pr = { .method = args[0], .key = args[1], .headers = hdrs,
+                                 .n_headers = n_hdrs, .expires = expires };
+    enum s3_status st = s3_presign(client, &pr, &p, err, sizeof(err));
     json_object *o = json_object_new_object();
 
     json_object_object_add(o, "status", json_object_new_string(status_name(st)));
     json_object_object_add(o, "error", st == S3_OK ? NULL : json_object_new_string(err));
     json_object_object_add(o, "url", jstr(p.url));
-    json_object_object_add(o, "method", jstr(p.method));
+    json_object_object_add(o, "method", jstr(st == S3_OK ? args[0] : NULL));
     json_object_object_add(o, "expires_in", json_object_new_int64(p.expires_in));
     json_object_object_add(o, "requested", json_object_new_int64(expires));
     json_object_object_add(o, "now", json_object_new_double(now_wall()));
     json_object_object_add(o, "credentials_expiry",
-                           json_object_new_double(s3_credentials_expiry(client)));
+                           json_object_new_double(creds_expiry()));
     emit(o);
     s3_presigned_free(&p);
 }
@@ -242,8 +255,8 @@ static void print_presign(void)
 static void print_credentials(void)
 {
     json_object *o = json_object_new_object();
-    json_object_object_add(o, "expiry", json_object_new_double(s3_credentials_expiry(client)));
-    json_object_object_add(o, "pending", json_object_new_boolean(s3_credentials_pending(client)));
+    json_object_object_add(o, "expiry", json_object_new_double(creds_expiry()));
+    json_object_object_add(o, "pending", json_object_new_boolean(creds_pending()));
     json_object_object_add(o, "now", json_object_new_double(now_wall()));
     emit(o);
 }
@@ -253,7 +266,7 @@ static int run_command(void)
     if (strcmp(command, "head") == 0 && nargs == 1) {
         return s3_head_object(client, args[0], on_done, NULL) ? 0 : -1;
     } else if (strcmp(command, "head-bucket") == 0 && nargs == 0) {
-        return s3_head_bucket(client, on_done, NULL) ? 0 : -1;
+        return s3_call(client, S3_HEAD_BUCKET, NULL, on_done, NULL) ? 0 : -1;
     } else if (strcmp(command, "delete") == 0 && nargs == 1) {
         return s3_delete_object(client, args[0], on_done, NULL) ? 0 : -1;
     } else if (strcmp(command, "list") == 0 && nargs <= 3) {
@@ -273,7 +286,7 @@ static int run_command(void)
         par_n = par_left = atoi(args[0]);
         if (par_n < 1)
             return -1;
-        clock_gettime(CLOCK_MONOTONIC, &par_t0);
+        clock_mono_ts(&par_t0);
         for (int i = 0; i < par_n; i++)
             if (!s3_head_object(client, args[1], on_par_done, NULL))
                 return -1;
@@ -282,7 +295,7 @@ static int run_command(void)
         chain_n = chain_left = atoi(args[0]);
         if (chain_n < 1)
             return -1;
-        clock_gettime(CLOCK_MONOTONIC, &chain_t0);
+        clock_mono_ts(&chain_t0);
         return s3_head_object(client, args[1], on_chain_done, NULL) ? 0 : -1;
     }
     return -1;
@@ -302,7 +315,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     (void)arg;
-    double e = s3_credentials_expiry(client);
+    double e = creds_expiry();
     if (watch_seconds > 0 && e != watch_last) {
         json_object *o = json_object_new_object();
         json_object_object_add(o, "event", json_object_new_string("credentials"));
@@ -313,7 +326,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     }
     if (t < watch_seconds)
         return;
-    if (is_sync_command() && s3_credentials_pending(client) && t < watch_seconds + wait_seconds)
+    if (is_sync_command() && creds_pending() && t < watch_seconds + wait_seconds)
         return;
     event_del(tick);
     if (is_sync_command()) {
@@ -371,11 +384,11 @@ int main(int argc, char **argv)
         return 2;
     }
     config = cfg;
-    log_configure(NULL, "off", cfg->log_level == CFG_LOG_DEBUG ? LOG_LVL_DEBUG
-                                                               : LOG_LVL_INFO,
+    log_configure(NULL, "off", cfg->server.log_level == LOG_LVL_DEBUG ? LOG_LVL_DEBUG
+                                                                      : LOG_LVL_INFO,
                   err, sizeof(err));
     log_set_role("s3cli");
-    if (s3_global_init(err, sizeof(err)) < 0) {
+    if (httpc_global_init(err, sizeof(err)) < 0) {
         fprintf(stderr, "s3cli: %s\n", err);
         return 2;
     }
@@ -385,7 +398,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "s3cli: %s\n", err);
         return 2;
     }
-    clock_gettime(CLOCK_MONOTONIC, &watch_t0);
+    clock_mono_ts(&watch_t0);
     tick = event_new(base, -1, EV_PERSIST, on_tick, NULL);
     struct timeval tv = { 0, 50000 };
     event_add(tick, &tv);

@@ -115,56 +115,56 @@ static void test_defaults(void **state)
     struct cfg *c = load_ok(S3_OK);
 
     assert_string_equal(c->path, NAME);
-    assert_int_equal(c->n_listen, 1);
-    assert_string_equal(c->listen[0].text, "127.0.0.1:8000");
-    assert_string_equal(c->listen[0].host, "127.0.0.1");
-    assert_string_equal(c->listen[0].port, "8000");
-    assert_int_equal(c->workers, 2);
-    assert_false(c->workers_auto);
-    assert_int_equal(c->shutdown_timeout, 30);
-    assert_null(c->user);
-    assert_null(c->group);
-    assert_null(c->pid_file);
-    assert_null(c->log_file);
-    assert_int_equal(c->log_level, CFG_LOG_INFO);
-    assert_null(c->access_log);
-    assert_int_equal(c->max_header_size, 8192);
-    assert_int_equal(c->max_body_size, 16384);
-    assert_int_equal(c->read_timeout, 30);
-    assert_int_equal(c->write_timeout, 30);
-    assert_int_equal(c->keepalive_timeout, 60);
-    assert_null(c->metrics_listen);
+    assert_int_equal(c->server.n_listen, 1);
+    assert_string_equal(c->server.listen[0].text, "127.0.0.1:8000");
+    assert_string_equal(c->server.listen[0].host, "127.0.0.1");
+    assert_string_equal(c->server.listen[0].port, "8000");
+    assert_int_equal(c->server.workers, 2);
+    assert_false(c->server.workers_auto);
+    assert_int_equal(c->server.shutdown_timeout, 30);
+    assert_null(c->server.user);
+    assert_null(c->server.group);
+    assert_null(c->server.pid_file);
+    assert_null(c->server.log_file);
+    assert_int_equal(c->server.log_level, LOG_LVL_INFO);
+    assert_null(c->server.access_log);
+    assert_int_equal(c->server.max_header_size, 8192);
+    assert_int_equal(c->server.max_body_size, 16384);
+    assert_int_equal(c->server.read_timeout, 30);
+    assert_int_equal(c->server.write_timeout, 30);
+    assert_int_equal(c->server.keepalive_timeout, 60);
+    assert_null(c->server.metrics_listen);
 
-    assert_string_equal(c->bucket, "my-bucket");
-    assert_string_equal(c->region, "us-east-1");
-    assert_null(c->endpoint);
-    assert_null(c->public_endpoint);
-    assert_false(c->path_style);
-    assert_null(c->access_key_id);
-    assert_null(c->secret_access_key);
-    assert_null(c->session_token);
-    assert_string_equal(c->imds_endpoint, "http://169.254.169.254");
-    assert_int_equal(c->connect_timeout_ms, 2000);
-    assert_int_equal(c->request_timeout_ms, 10000);
-    assert_int_equal(c->max_attempts, 3);
-    assert_int_equal(c->health_cache_ms, 1000);
+    assert_string_equal(c->s3.bucket, "my-bucket");
+    assert_string_equal(c->s3.region, "us-east-1");
+    assert_null(c->s3.endpoint);
+    assert_null(c->s3.public_endpoint);
+    assert_false(c->s3.path_style);
+    assert_null(c->s3.access_key_id);
+    assert_null(c->s3.secret_access_key);
+    assert_null(c->s3.session_token);
+    assert_string_equal(c->s3.imds_endpoint, "http://169.254.169.254");
+    assert_int_equal(c->s3.connect_timeout_ms, 2000);
+    assert_int_equal(c->s3.request_timeout_ms, 10000);
+    assert_int_equal(c->s3.max_attempts, 3);
+    assert_int_equal(c->s3.health_cache_ms, 1000);
 
-    assert_int_equal(c->expires, 600);
-    assert_int_equal(c->max_file_size, 52428800);
+    assert_int_equal(c->presign.expires, 600);
+    assert_int_equal(c->presign.max_file_size, 52428800);
 
-    assert_string_equal(c->prefix, "uploads/");
-    assert_int_equal(c->max_filename_bytes, 200);
-    assert_int_equal(c->n_types, 10);
-    assert_string_equal(c->types[0].ext, ".jpg");
-    assert_string_equal(c->types[0].type, "image/jpeg");
+    assert_string_equal(c->uploads.prefix, "uploads/");
+    assert_int_equal(c->uploads.max_filename_bytes, 200);
+    assert_int_equal(c->uploads.n_types, 10);
+    assert_string_equal(c->uploads.types[0].ext, ".jpg");
+    assert_string_equal(c->uploads.types[0].type, "image/jpeg");
     assert_string_equal(cfg_type_for_filename(c, "a.mp4"), "video/mp4");
 
-    assert_int_equal(c->n_allow_origins, 1);
-    assert_string_equal(c->allow_origins[0], "*");
-    assert_int_equal(c->n_allow_headers, 2);
-    assert_string_equal(c->allow_headers[0], "Content-Type");
-    assert_string_equal(c->allow_headers[1], "X-Request-Id");
-    assert_int_equal(c->max_age, 600);
+    assert_int_equal(c->cors.n_allow_origins, 1);
+    assert_string_equal(c->cors.allow_origins[0], "*");
+    assert_int_equal(c->cors.n_allow_headers, 2);
+    assert_string_equal(c->cors.allow_headers[0], "Content-Type");
+    assert_string_equal(c->cors.allow_headers[1], "X-Request-Id");
+    assert_int_equal(c->cors.max_age, 600);
     cfg_free(c);
 }
 
@@ -223,61 +223,61 @@ static void test_full_file(void **state)
     (void)state;
     struct cfg *c = load_ok(full_file);
 
-    assert_int_equal(c->n_listen, 2);
-    assert_string_equal(c->listen[0].host, "0.0.0.0");
-    assert_string_equal(c->listen[0].port, "8080");
-    assert_string_equal(c->listen[1].text, "[::]:8080");
-    assert_string_equal(c->listen[1].host, "::");
-    assert_string_equal(c->listen[1].port, "8080");
-    assert_int_equal(c->workers, 7);
-    assert_int_equal(c->shutdown_timeout, 0);
-    assert_string_equal(c->user, "presignd");
-    assert_string_equal(c->group, "www-data");
-    assert_string_equal(c->pid_file, "/run/presignd.pid");
-    assert_string_equal(c->log_file, "/var/log/presignd/error.log");
-    assert_int_equal(c->log_level, CFG_LOG_WARN);
-    assert_string_equal(c->access_log, "off");
-    assert_int_equal(c->max_header_size, 4096);
-    assert_int_equal(c->max_body_size, 2048);
-    assert_int_equal(c->read_timeout, 5);
-    assert_int_equal(c->write_timeout, 6);
-    assert_int_equal(c->keepalive_timeout, 7);
-    assert_non_null(c->metrics_listen);
-    assert_string_equal(c->metrics_listen->host, "127.0.0.1");
-    assert_string_equal(c->metrics_listen->port, "9100");
+    assert_int_equal(c->server.n_listen, 2);
+    assert_string_equal(c->server.listen[0].host, "0.0.0.0");
+    assert_string_equal(c->server.listen[0].port, "8080");
+    assert_string_equal(c->server.listen[1].text, "[::]:8080");
+    assert_string_equal(c->server.listen[1].host, "::");
+    assert_string_equal(c->server.listen[1].port, "8080");
+    assert_int_equal(c->server.workers, 7);
+    assert_int_equal(c->server.shutdown_timeout, 0);
+    assert_string_equal(c->server.user, "presignd");
+    assert_string_equal(c->server.group, "www-data");
+    assert_string_equal(c->server.pid_file, "/run/presignd.pid");
+    assert_string_equal(c->server.log_file, "/var/log/presignd/error.log");
+    assert_int_equal(c->server.log_level, LOG_LVL_WARN);
+    assert_string_equal(c->server.access_log, "off");
+    assert_int_equal(c->server.max_header_size, 4096);
+    assert_int_equal(c->server.max_body_size, 2048);
+    assert_int_equal(c->server.read_timeout, 5);
+    assert_int_equal(c->server.write_timeout, 6);
+    assert_int_equal(c->server.keepalive_timeout, 7);
+    assert_non_null(c->server.metrics_listen);
+    assert_string_equal(c->server.metrics_listen->host, "127.0.0.1");
+    assert_string_equal(c->server.metrics_listen->port, "9100");
 
-    assert_string_equal(c->bucket, "my.bucket-1");
-    assert_string_equal(c->region, "eu-west-3");
-    assert_string_equal(c->endpoint, "http://127.0.0.1:7480");
-    assert_string_equal(c->public_endpoint, "https://files.example.com");
-    assert_true(c->path_style);
-    assert_string_equal(c->access_key_id, "AKIDEXAMPLE");
-    assert_string_equal(c->secret_access_key, "wJalr/K7MDENG+bPxRfi");
-    assert_string_equal(c->session_token, "tok=en");
-    assert_string_equal(c->imds_endpoint, "http://127.0.0.1:1338");
-    assert_int_equal(c->connect_timeout_ms, 150);
-    assert_int_equal(c->request_timeout_ms, 900);
-    assert_int_equal(c->max_attempts, 10);
-    assert_int_equal(c->health_cache_ms, 0);
+    assert_string_equal(c->s3.bucket, "my.bucket-1");
+    assert_string_equal(c->s3.region, "eu-west-3");
+    assert_string_equal(c->s3.endpoint, "http://127.0.0.1:7480");
+    assert_string_equal(c->s3.public_endpoint, "https://files.example.com");
+    assert_true(c->s3.path_style);
+    assert_string_equal(c->s3.access_key_id, "AKIDEXAMPLE");
+    assert_string_equal(c->s3.secret_access_key, "wJalr/K7MDENG+bPxRfi");
+    assert_string_equal(c->s3.session_token, "tok=en");
+    assert_string_equal(c->s3.imds_endpoint, "http://127.0.0.1:1338");
+    assert_int_equal(c->s3.connect_timeout_ms, 150);
+    assert_int_equal(c->s3.request_timeout_ms, 900);
+    assert_int_equal(c->s3.max_attempts, 10);
+    assert_int_equal(c->s3.health_cache_ms, 0);
 
-    assert_int_equal(c->expires, 604800);
-    assert_true(c->max_file_size == 5368709120LL);
+    assert_int_equal(c->presign.expires, 604800);
+    assert_true(c->presign.max_file_size == 5368709120LL);
 
-    assert_string_equal(c->prefix, "tenant-a/in/");
-    assert_int_equal(c->max_filename_bytes, 100);
-    assert_int_equal(c->n_types, 3);
-    assert_string_equal(c->types[0].ext, ".pdf");
-    assert_string_equal(c->types[1].ext, ".tar");
-    assert_string_equal(c->types[2].type,
+    assert_string_equal(c->uploads.prefix, "tenant-a/in/");
+    assert_int_equal(c->uploads.max_filename_bytes, 100);
+    assert_int_equal(c->uploads.n_types, 3);
+    assert_string_equal(c->uploads.types[0].ext, ".pdf");
+    assert_string_equal(c->uploads.types[1].ext, ".tar");
+    assert_string_equal(c->uploads.types[2].type,
                         "application/vnd.openxmlformats-officedocument.wordprocessingml.document");
 
-    assert_int_equal(c->n_allow_origins, 3);
-    assert_string_equal(c->allow_origins[0], "https://app.example.com");
-    assert_string_equal(c->allow_origins[1], "http://localhost:3000");
-    assert_string_equal(c->allow_origins[2], "capacitor://localhost");
-    assert_int_equal(c->n_allow_headers, 2);
-    assert_string_equal(c->allow_headers[1], "Authorization");
-    assert_int_equal(c->max_age, 86400);
+    assert_int_equal(c->cors.n_allow_origins, 3);
+    assert_string_equal(c->cors.allow_origins[0], "https://app.example.com");
+    assert_string_equal(c->cors.allow_origins[1], "http://localhost:3000");
+    assert_string_equal(c->cors.allow_origins[2], "capacitor://localhost");
+    assert_int_equal(c->cors.n_allow_headers, 2);
+    assert_string_equal(c->cors.allow_headers[1], "Authorization");
+    assert_int_equal(c->cors.max_age, 86400);
     cfg_free(c);
 }
 
@@ -288,15 +288,15 @@ static void test_empty_sections(void **state)
     struct cfg *c = load_ok("server:\ns3:\n  bucket: abc\n  endpoint: \"\"\n"
                             "  access_key_id: ~\n  secret_access_key:\n"
                             "presign: {}\nuploads:\ncors:\n");
-    assert_int_equal(c->workers, 2);
-    assert_null(c->endpoint);
-    assert_null(c->access_key_id);
-    assert_null(c->secret_access_key);
+    assert_int_equal(c->server.workers, 2);
+    assert_null(c->s3.endpoint);
+    assert_null(c->s3.access_key_id);
+    assert_null(c->s3.secret_access_key);
     cfg_free(c);
 
     /* An empty origin list turns CORS off. */
     c = load_ok(S3_OK "cors:\n  allow_origins: []\n");
-    assert_int_equal(c->n_allow_origins, 0);
+    assert_int_equal(c->cors.n_allow_origins, 0);
     assert_false(cfg_origin_allowed(c, "https://a.example"));
     cfg_free(c);
 }
@@ -525,28 +525,28 @@ static void test_listen(void **state)
 {
     (void)state;
     struct cfg *c = load_ok(S3_OK "server:\n  listen: 10.0.0.1:443\n");
-    assert_int_equal(c->n_listen, 1);
-    assert_string_equal(c->listen[0].text, "10.0.0.1:443");
-    assert_string_equal(c->listen[0].host, "10.0.0.1");
-    assert_string_equal(c->listen[0].port, "443");
+    assert_int_equal(c->server.n_listen, 1);
+    assert_string_equal(c->server.listen[0].text, "10.0.0.1:443");
+    assert_string_equal(c->server.listen[0].host, "10.0.0.1");
+    assert_string_equal(c->server.listen[0].port, "443");
     cfg_free(c);
 
     c = load_ok(S3_OK "server:\n  listen: \"[::1]:8000\"\n");
-    assert_string_equal(c->listen[0].text, "[::1]:8000");
-    assert_string_equal(c->listen[0].host, "::1");
-    assert_string_equal(c->listen[0].port, "8000");
+    assert_string_equal(c->server.listen[0].text, "[::1]:8000");
+    assert_string_equal(c->server.listen[0].host, "::1");
+    assert_string_equal(c->server.listen[0].port, "8000");
     cfg_free(c);
 
     c = load_ok(S3_OK "server:\n  listen:\n    - 127.0.0.1:8000\n    - \"[::1]:8000\"\n"
                 "    - localhost:9000\n    - \"[fe80::1%lo]:65535\"\n    - 0.0.0.0:1\n");
-    assert_int_equal(c->n_listen, 5);
-    assert_string_equal(c->listen[0].host, "127.0.0.1");
-    assert_string_equal(c->listen[1].host, "::1");
-    assert_string_equal(c->listen[2].host, "localhost");
-    assert_string_equal(c->listen[2].port, "9000");
-    assert_string_equal(c->listen[3].host, "fe80::1%lo");
-    assert_string_equal(c->listen[3].port, "65535");
-    assert_string_equal(c->listen[4].port, "1");
+    assert_int_equal(c->server.n_listen, 5);
+    assert_string_equal(c->server.listen[0].host, "127.0.0.1");
+    assert_string_equal(c->server.listen[1].host, "::1");
+    assert_string_equal(c->server.listen[2].host, "localhost");
+    assert_string_equal(c->server.listen[2].port, "9000");
+    assert_string_equal(c->server.listen[3].host, "fe80::1%lo");
+    assert_string_equal(c->server.listen[3].port, "65535");
+    assert_string_equal(c->server.listen[4].port, "1");
     cfg_free(c);
 
     static const struct bad cases[] = {
@@ -588,21 +588,21 @@ static void test_workers(void **state)
     (void)state;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     struct cfg *c = load_ok(S3_OK "server:\n  workers: auto\n");
-    assert_true(c->workers_auto);
-    assert_int_equal(c->workers, cpus < 1 ? 1 : cpus > 1024 ? 1024 : cpus);
+    assert_true(c->server.workers_auto);
+    assert_int_equal(c->server.workers, cpus < 1 ? 1 : cpus > 1024 ? 1024 : cpus);
     cfg_free(c);
 
     c = load_ok(S3_OK "server:\n  workers: \"auto\"\n");
-    assert_true(c->workers_auto);
+    assert_true(c->server.workers_auto);
     cfg_free(c);
 
     c = load_ok(S3_OK "server:\n  workers: 1\n");
-    assert_false(c->workers_auto);
-    assert_int_equal(c->workers, 1);
+    assert_false(c->server.workers_auto);
+    assert_int_equal(c->server.workers, 1);
     cfg_free(c);
 
     c = load_ok(S3_OK "server:\n  workers: 1024\n");
-    assert_int_equal(c->workers, 1024);
+    assert_int_equal(c->server.workers, 1024);
     cfg_free(c);
 
     fails_once(S3_OK "server:\n  workers: Auto\n", "4:12", "got \"Auto\"");
@@ -616,9 +616,9 @@ static void test_s3_values(void **state)
     struct cfg *c = load_ok("s3:\n  bucket: a.b-c\n  region: default\n"
                             "  endpoint: http://[::1]:7480\n"
                             "  public_endpoint: https://s3.example.com:8443/\n");
-    assert_string_equal(c->endpoint, "http://[::1]:7480");
-    assert_string_equal(c->public_endpoint, "https://s3.example.com:8443");
-    assert_string_equal(c->region, "default");
+    assert_string_equal(c->s3.endpoint, "http://[::1]:7480");
+    assert_string_equal(c->s3.public_endpoint, "https://s3.example.com:8443");
+    assert_string_equal(c->s3.region, "default");
     cfg_free(c);
 
     static const struct bad cases[] = {
@@ -659,8 +659,8 @@ static void test_credentials(void **state)
     (void)state;
     struct cfg *c = load_ok("s3:\n  bucket: abc\n  access_key_id: AK\n"
                             "  secret_access_key: SK\n");
-    assert_string_equal(c->access_key_id, "AK");
-    assert_null(c->session_token);
+    assert_string_equal(c->s3.access_key_id, "AK");
+    assert_null(c->s3.session_token);
     cfg_free(c);
 
     static const struct bad cases[] = {
@@ -692,10 +692,10 @@ static void test_prefix(void **state)
 {
     (void)state;
     struct cfg *c = load_ok(S3_OK "uploads:\n  prefix: incoming\n");
-    assert_string_equal(c->prefix, "incoming"); /* no trailing '/' is accepted */
+    assert_string_equal(c->uploads.prefix, "incoming"); /* no trailing '/' is accepted */
     cfg_free(c);
     c = load_ok(S3_OK "uploads:\n  prefix: \"a/b.c/d\xc3\xa9/\"\n");
-    assert_string_equal(c->prefix, "a/b.c/d\xc3\xa9/");
+    assert_string_equal(c->uploads.prefix, "a/b.c/d\xc3\xa9/");
     cfg_free(c);
 
     static const struct bad cases[] = {
@@ -724,10 +724,10 @@ static void test_allowed_types(void **state)
     (void)state;
     struct cfg *c = load_ok(S3_OK "uploads:\n  allowed_types:\n    .JPG: image/jpeg\n"
                             "    .Mp3: audio/mpeg\n    .svg: image/svg+xml\n");
-    assert_int_equal(c->n_types, 3);
-    assert_string_equal(c->types[0].ext, ".jpg");
-    assert_string_equal(c->types[1].ext, ".mp3");
-    assert_string_equal(c->types[2].type, "image/svg+xml");
+    assert_int_equal(c->uploads.n_types, 3);
+    assert_string_equal(c->uploads.types[0].ext, ".jpg");
+    assert_string_equal(c->uploads.types[1].ext, ".mp3");
+    assert_string_equal(c->uploads.types[2].type, "image/svg+xml");
     assert_null(cfg_type_for_filename(c, "a.pdf")); /* the defaults are replaced */
     cfg_free(c);
 
@@ -793,7 +793,7 @@ static void test_cors(void **state)
     struct cfg *c = load_ok(S3_OK "cors:\n  allow_origins:\n    - https://app.example.com\n"
                             "    - HTTP://LOCALHOST:80\n    - http://127.0.0.1:3000\n"
                             "    - \"https://[::1]:8443\"\n");
-    assert_string_equal(c->allow_origins[1], "http://localhost");
+    assert_string_equal(c->cors.allow_origins[1], "http://localhost");
     assert_true(cfg_origin_allowed(c, "https://app.example.com"));
     assert_true(cfg_origin_allowed(c, "https://APP.example.com"));
     assert_true(cfg_origin_allowed(c, "http://localhost"));
@@ -814,7 +814,7 @@ static void test_cors(void **state)
     cfg_free(c);
 
     c = load_ok(S3_OK "cors:\n  allow_origins: https://one.example\n");
-    assert_int_equal(c->n_allow_origins, 1);
+    assert_int_equal(c->cors.n_allow_origins, 1);
     assert_true(cfg_origin_allowed(c, "https://one.example"));
     cfg_free(c);
 
@@ -863,13 +863,13 @@ static void test_example_files(void **state)
         assert_int_equal(e.n, 0);
         assert_string_equal(c->path, path);
         if (i == 1) {
-            assert_string_equal(c->endpoint, "http://127.0.0.1:7480");
-            assert_true(c->path_style);
-            assert_string_equal(c->bucket, "presignd-dev");
-            assert_string_equal(c->access_key_id, "presignd-dev-key");
-            assert_string_equal(c->secret_access_key, "presignd-dev-secret");
-            assert_string_equal(c->listen[0].text, "127.0.0.1:8000");
-            assert_int_equal(c->workers, 2);
+            assert_string_equal(c->s3.endpoint, "http://127.0.0.1:7480");
+            assert_true(c->s3.path_style);
+            assert_string_equal(c->s3.bucket, "presignd-dev");
+            assert_string_equal(c->s3.access_key_id, "presignd-dev-key");
+            assert_string_equal(c->s3.secret_access_key, "presignd-dev-secret");
+            assert_string_equal(c->server.listen[0].text, "127.0.0.1:8000");
+            assert_int_equal(c->server.workers, 2);
             assert_true(cfg_origin_allowed(c, "http://localhost:5173"));
             static const char *const exts[] = { "a.jpg", "a.jpeg", "a.png", "a.gif", "a.pdf",
                                                 "a.txt", "a.csv", "a.json", "a.zip", "a.mp4" };

@@ -171,17 +171,17 @@ static void static_chain_order(void **state)
     unsetenv("AWS_PROFILE");
 
     /* Config first. */
-    cfg.access_key_id = "AKICFG";
-    cfg.secret_access_key = "scfg";
+    cfg.s3.access_key_id = "AKICFG";
+    cfg.s3.secret_access_key = "scfg";
     assert_int_equal(creds_resolve_static(&cfg, &c, err, sizeof(err)), CREDS_CONFIG);
     assert_string_equal(c.access_key_id, "AKICFG");
     assert_null(c.session_token);
     creds_clear(&c);
 
     /* Half a pair in the config is an error, not a silent fallback. */
-    cfg.secret_access_key = NULL;
+    cfg.s3.secret_access_key = NULL;
     assert_int_equal(creds_resolve_static(&cfg, &c, err, sizeof(err)), -1);
-    cfg.access_key_id = NULL;
+    cfg.s3.access_key_id = NULL;
 
     /* Then the environment. */
     assert_int_equal(creds_resolve_static(&cfg, &c, err, sizeof(err)), CREDS_ENV);

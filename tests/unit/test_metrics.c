@@ -22,6 +22,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* Route and S3 operation indexes as the daemon's tables would give them. */
+enum { R_ROOT, R_UPLOAD, R_DOWNLOAD, R_FILES, R_FILE, R_HEALTH, R_METRICS, R_OPENAPI, R_DOCS,
+       R_OTHER, R_COUNT };
+static const char *const test_routes[R_COUNT] = {
+    "/", "/upload-url", "/download-url", "/files", "/files/{file_key}", "/health",
+    "/metrics", "/openapi.json", "/docs", "other",
+};
+enum { OP_HEAD_OBJECT, OP_HEAD_BUCKET, OP_LIST_OBJECTS, OP_DELETE_OBJECT, OP_IMDS, OP_COUNT };
+static const char *const test_ops[OP_COUNT] = {
+    "head_object", "head_bucket", "list_objects", "delete_object", "imds",
+};
+
 /* The value of the sample line that starts with exactly PREFIX followed by
  * a space, or -1 when there is no such line. */
 static double sample(const char *text, const char *prefix)
@@ -142,6 +154,9 @@ static int reset(void **state)
 {
     (void)state;
     memset(M, 0, sizeof(*M));
+    metrics_label_routes(test_routes, R_COUNT);
+    metrics_label_s3_ops(test_ops, OP_COUNT);
+    metrics_set_slot(0);
     return 0;
 }
 
@@ -183,13 +198,14 @@ static void test_http_requests(void **state)
 {
     (void)state;
     for (int i = 0; i < 5; i++)
-        metrics_http_request(METRICS_ROUTE_UPLOAD_URL, "POST", 200, 0.002);
-    metrics_http_request(METRICS_ROUTE_UPLOAD_URL, "POST", 400, 0.001);
-    metrics_http_request(METRICS_ROUTE_FILE, "DELETE", 200, 0.01);
-    metrics_http_request(METRICS_ROUTE_OTHER, "BREW", 418, 0.0);
-    metrics_http_request(METRICS_ROUTE_OTHER, NULL, 999, 0.0);
-    metrics_http_request((enum metrics_route)1234, "GET", 404, 0.0);
-    metrics_http_request(METRICS_ROUTE_HEALTH, "GET", 503, 0.0);
+        metrics_http_request(R_UPLOAD, "POST", 200, 0.002);
+    metrics_http_request(R_UPLOAD, "POST", 400, 0.001);
+    metrics_http_request(R_FILE, "DELETE", 200, 0.01);
+    metrics_http_request(R_OTHER, "BREW", 418, 0.0);
+    metrics_http_request(R_OTHER, NULL, 999, 0.0);
+    metrics_http_request(R_OTHER, "GET", 404, 0.0);
+    metrics_http_request(1234, "GET", 404, 0.0);     /* no such route: not counted */
+    metrics_http_request(R_HEALTH, "GET", 503, 0.0);
 
     char *t = render();
     check_syntax(t);
@@ -198,7 +214,7 @@ static void test_http_requests(void **state)
     assert_float_equal(sample(t,
         "presignd_http_requests_total{route=\"/upload-url\",method=\"POST\",status=\"400\"}"), 1, 0);
     assert_float_equal(sample(t,
-        "presignd_http_requests_total{route=\"/files/{key}\",method=\"DELETE\",status=\"200\"}"), 1, 0);
+        "presignd_http_requests_total{route=\"/files/{file_key}\",method=\"DELETE\",status=\"200\"}"), 1, 0);
     /* An unknown method and status never become label values of their own. */
     assert_float_equal(sample(t,
         "presignd_http_requests_total{route=\"other\",method=\"OTHER\",status=\"4xx\"}"), 1, 0);
@@ -226,7 +242,7 @@ static void test_histogram_cumulative(void **state)
     /* 1 ms exactly is inside le="0.001" (le is inclusive). */
     double obs[] = { 0.0005, 0.001, 0.0011, 0.003, 0.2, 9.99, 20.0, -1.0 };
     for (size_t i = 0; i < sizeof(obs) / sizeof(obs[0]); i++)
-        metrics_http_request(METRICS_ROUTE_DOWNLOAD_URL, "POST", 200, obs[i]);
+        metrics_http_request(R_DOWNLOAD, "POST", 200, obs[i]);
 
     char *t = render();
     check_syntax(t);
@@ -255,10 +271,10 @@ static void test_histogram_cumulative(void **state)
     free(t);
 
     /* S3 histogram: its own bucket set, up to 30 s. */
-    metrics_s3_call(METRICS_S3_HEAD_OBJECT, METRICS_S3_OK, 0.02);
-    metrics_s3_call(METRICS_S3_HEAD_OBJECT, METRICS_S3_NOT_FOUND, 0.004);
-    metrics_s3_call(METRICS_S3_HEAD_OBJECT, METRICS_S3_UNREACHABLE, 25.0);
-    metrics_s3_call(METRICS_S3_HEAD_OBJECT, METRICS_S3_UNREACHABLE, 31.0);
+    metrics_s3_call(OP_HEAD_OBJECT, METRICS_S3_OK, 0.02);
+    metrics_s3_call(OP_HEAD_OBJECT, METRICS_S3_NOT_FOUND, 0.004);
+    metrics_s3_call(OP_HEAD_OBJECT, METRICS_S3_UNREACHABLE, 25.0);
+    metrics_s3_call(OP_HEAD_OBJECT, METRICS_S3_UNREACHABLE, 31.0);
     t = render();
     check_syntax(t);
     const char *h = "presignd_s3_request_duration_seconds_bucket{operation=\"head_object\",le=";
@@ -287,14 +303,13 @@ static void test_labels_escaped(void **state)
     /* The build version holds a quote, a backslash and a newline. */
     assert_non_null(strstr(t, "presignd_build_info{version=\"1.0\\\"q\\\\b\\nn\"} 1\n"));
 
-    struct buf b = { .cap = 4 };
-    b.p = malloc(b.cap);
-    assert_non_null(b.p);
+    char small[4];
+    struct buf b;
+    buf_init(&b, small, sizeof small);
     buf_label(&b, "a\"b\\c\nd/e{f}");
-    assert_false(b.oom);
-    b.p[b.len] = '\0';
+    assert_false(buf_failed(&b));
     assert_string_equal(b.p, "a\\\"b\\\\c\\nd/e{f}");
-    free(b.p);
+    buf_free(&b);
     free(t);
 }
 
@@ -309,8 +324,8 @@ static void test_counters_and_gauges(void **state)
     metrics_reload(false);
     metrics_reload(false);
     metrics_worker_restart();
-    metrics_s3_retry(METRICS_S3_LIST_OBJECTS);
-    metrics_s3_retry(METRICS_S3_LIST_OBJECTS);
+    metrics_s3_retry(OP_LIST_OBJECTS);
+    metrics_s3_retry(OP_LIST_OBJECTS);
     metrics_set_workers(3);
     metrics_set_generation(42);
     metrics_http_in_flight(1);
@@ -329,6 +344,29 @@ static void test_counters_and_gauges(void **state)
     assert_float_equal(sample(t, "presignd_workers"), 3, 0);
     assert_float_equal(sample(t, "presignd_generation"), 42, 0);
     assert_float_equal(sample(t, "presignd_http_requests_in_flight"), 1, 0);
+    free(t);
+}
+
+/* The in-flight gauge is a sum of per-worker slots; a dead worker's slot is
+ * cleared by the master, so its requests do not stay counted. */
+static void test_in_flight_slots(void **state)
+{
+    (void)state;
+    metrics_set_slot(3);
+    metrics_http_in_flight(1);
+    metrics_http_in_flight(1);
+    metrics_set_slot(5);
+    metrics_http_in_flight(1);
+    char *t = render();
+    assert_float_equal(sample(t, "presignd_http_requests_in_flight"), 3, 0);
+    free(t);
+    metrics_clear_slot(3);          /* the worker of slot 3 was killed */
+    t = render();
+    assert_float_equal(sample(t, "presignd_http_requests_in_flight"), 1, 0);
+    free(t);
+    metrics_http_in_flight(-1);
+    t = render();
+    assert_float_equal(sample(t, "presignd_http_requests_in_flight"), 0, 0);
     free(t);
 }
 
@@ -367,11 +405,12 @@ static void test_credentials_expiry(void **state)
 static void test_counts_across_fork(void **state)
 {
     (void)state;
-    metrics_http_request(METRICS_ROUTE_ROOT, "GET", 200, 0.0);  /* before init */
-    assert_int_equal(metrics_init(), 0);
+    char err[128];
+    metrics_http_request(R_ROOT, "GET", 200, 0.0);              /* before init */
+    assert_int_equal(metrics_init(err, sizeof err), 0);
     assert_ptr_not_equal(M, &local_region);
     struct metrics_region *mapped = M;
-    assert_int_equal(metrics_init(), 0);                        /* idempotent */
+    assert_int_equal(metrics_init(err, sizeof err), 0);         /* a reload: the same zone */
     assert_ptr_equal(M, mapped);
 
     enum { CHILDREN = 3, PER_CHILD = 20000 };
@@ -381,7 +420,7 @@ static void test_counts_across_fork(void **state)
         assert_true(pids[c] >= 0);
         if (pids[c] == 0) {
             for (int i = 0; i < PER_CHILD; i++) {
-                metrics_http_request(METRICS_ROUTE_UPLOAD_URL, "POST", 200, 0.003);
+                metrics_http_request(R_UPLOAD, "POST", 200, 0.003);
                 metrics_presign(METRICS_PRESIGN_UPLOAD);
             }
             metrics_worker_restart();
@@ -426,6 +465,7 @@ int main(void)
         cmocka_unit_test_setup(test_labels_escaped, reset),
         cmocka_unit_test_setup(test_counters_and_gauges, reset),
         cmocka_unit_test_setup(test_credentials_expiry, reset),
+        cmocka_unit_test_setup(test_in_flight_slots, reset),
         /* last: it switches the module to the shared mapping */
         cmocka_unit_test_setup(test_counts_across_fork, reset),
     };

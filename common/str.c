@@ -1,0 +1,65 @@
+/*
+ * str.c - small string operations (see str.h).
+ */
+#include "str.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void str_lower(char *s)
+{
+    for (; *s; s++)
+        if (*s >= 'A' && *s <= 'Z')
+            *s = (char)(*s - 'A' + 'a');
+}
+
+bool str_has_ctl(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return true;
+    return false;
+}
+
+static bool blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+char *str_ndup_trim(const char *p, size_t n)
+{
+    while (n && blank(*p)) {
+        p++;
+        n--;
+    }
+    while (n && blank(p[n - 1]))
+        n--;
+    return strndup(p, n);
+}
+
+char *str_join(char *const *items, size_t n, const char *sep)
+{
+    size_t slen = strlen(sep), len = 1;
+
+    for (size_t i = 0; i < n; i++)
+        len += strlen(items[i]) + slen;
+    char *s = malloc(len), *p = s;
+    if (!s)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (i) {
+            memcpy(p, sep, slen);
+            p += slen;
+        }
+        size_t l = strlen(items[i]);
+        memcpy(p, items[i], l);
+        p += l;
+    }
+    *p = '\0';
+    return s;
+}
+
+bool str_starts(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}

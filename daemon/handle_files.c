@@ -1,0 +1,183 @@
+/*
+ * handle_files.c - GET /files (ListObjectsV2 under a prefix, paged) and
+ * DELETE /files/{file_key} (DeleteObject). Keys and prefixes a client sends
+ * pass the key rules (keys.h) before anything reaches S3.
+ */
+#include "handlers.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/http.h>
+#include <json-c/json.h>
+
+#include "api.h"
+#include "config.h"
+#include "http.h"
+#include "keys.h"
+#include "query.h"
+#include "req.h"
+#include "s3.h"
+
+#define MAX_TOKEN_BYTES 1024
+
+static void add_string(struct json_object *o, const char *k, const char *v)
+{
+    json_object_object_add(o, k, v ? json_object_new_string(v) : NULL);
+}
+
+static void list_done(const struct s3_result *res, void *arg)
+{
+    struct req *r = arg;
+    char lm[40];
+
+    r->op = NULL;
+    req_s3_account(r, res);
+    if (res->status != S3_OK) {
+        if (res->status == S3_NOT_FOUND)
+            req_fail(r, 502, "s3_error", "the bucket does not exist (%s)",
+                     res->code ? res->code : "NoSuchBucket");
+        else
+            req_fail_s3(r, res);
+        return;
+    }
+    struct json_object *o = json_object_new_object(), *files = json_object_new_array();
+    for (size_t i = 0; i < res->n_objects; i++) {
+        const struct s3_object *ob = &res->objects[i];
+        struct json_object *f = json_object_new_object();
+        add_string(f, "key", ob->key);
+        json_object_object_add(f, "size", json_object_new_int64(ob->size));
+        if (ob->last_modified && http_time_normalize(ob->last_modified, lm, sizeof lm))
+            add_string(f, "last_modified", lm);
+        else
+            add_string(f, "last_modified", ob->last_modified);
+        add_string(f, "etag", ob->etag);
+        json_object_array_add(files, f);
+    }
+    json_object_object_add(o, "files", files);
+    json_object_object_add(o, "count", json_object_new_int64((int64_t)res->n_objects));
+    json_object_object_add(o, "is_truncated", json_object_new_boolean(res->truncated));
+    add_string(o, "next_continuation_token",
+               res->truncated && res->next_token && *res->next_token ? res->next_token : NULL);
+    req_reply_json(r, 200, o, REQ_NO_STORE);
+}
+
+static int parse_max_keys(const char *s, int *out)
+{
+    long v = 0;
+
+    if (!*s || strlen(s) > 4)
+        return -1;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        v = v * 10 + (*p - '0');
+    }
+    if (v < 1 || v > 1000)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+static bool token_sane(const char *token)
+{
+    size_t n = strlen(token);
+
+    if (n == 0 || n > MAX_TOKEN_BYTES)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)token[i] < 0x20 || token[i] == 0x7f)
+            return false;
+    return true;
+}
+
+void handle_list_files(struct req *r)
+{
+    const struct cfg *cfg = r->api->cfg;
+    struct query q;
+    int max_keys = 100;
+    char err[256];
+
+    if (query_parse(evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->ev)), &q) < 0) {
+        req_fail(r, 400, "invalid_field", "malformed query string");
+        return;
+    }
+    const char *prefix = query_get(&q, "prefix");
+    const char *mk = query_get(&q, "max_keys");
+    const char *token = query_get(&q, "continuation_token");
+    if (mk && parse_max_keys(mk, &max_keys) != 0) {
+        req_fail(r, 400, "invalid_field", "max_keys must be an integer from 1 to 1000");
+        goto out;
+    }
+    if (!prefix)
+        prefix = cfg->uploads.prefix;
+    if (!keys_valid_list_prefix(prefix, cfg->uploads.prefix, err, sizeof err)) {
+        req_fail(r, 400, "invalid_prefix", "invalid prefix: %s", err);
+        goto out;
+    }
+    if (token && !token_sane(token)) {
+        req_fail(r, 400, "invalid_field", "invalid continuation_token");
+        goto out;
+    }
+    req_wait(r);
+    r->op = s3_list_objects(r->api->s3, prefix, max_keys, token, list_done, r);
+    if (!r->op)
+        req_fail(r, 503, "s3_unavailable", "cannot start the S3 request");
+out:
+    query_free(&q);
+}
+
+static void delete_done(const struct s3_result *res, void *arg)
+{
+    struct req *r = arg;
+
+    r->op = NULL;
+    req_s3_account(r, res);
+    if (res->status != S3_OK) {
+        /* DeleteObject of a missing key succeeds on S3; a 404 here means
+         * the bucket itself is gone, which is S3's problem, not the key's. */
+        if (res->status == S3_NOT_FOUND)
+            req_fail(r, 502, "s3_error", "S3 answered HTTP 404 (%s)",
+                     res->code ? res->code : "NoSuchBucket");
+        else
+            req_fail_s3(r, res);
+        return;
+    }
+    char msg[KEYS_MAX_KEY_BYTES + 64];
+    snprintf(msg, sizeof msg, "File %s deleted successfully", r->key);
+    struct json_object *o = json_object_new_object();
+    add_string(o, "message", msg);
+    req_reply_json(r, 200, o, REQ_NO_STORE);
+}
+
+void handle_delete_file(struct req *r)
+{
+    char err[256];
+    size_t raw_len = 0, len = 0;
+    const char *raw = route_param(&r->match, "file_key", &raw_len);
+    char *enc = strndup(raw ? raw : "", raw_len);
+
+    /* Path decoding: '+' stays '+' (it is not a space in a path). */
+    char *key = enc ? evhttp_uridecode(enc, 0, &len) : NULL;
+    free(enc);
+    if (!key) {
+        req_fail(r, 500, "internal_error", "out of memory");
+        return;
+    }
+    if (strlen(key) != len) {
+        free(key);
+        req_fail(r, 400, "invalid_file_key", "invalid file_key: contains NUL");
+        return;
+    }
+    if (!keys_valid(key, r->api->cfg->uploads.prefix, err, sizeof err)) {
+        free(key);
+        req_fail(r, 400, "invalid_file_key", "invalid file_key: %s", err);
+        return;
+    }
+    r->key = key;
+    req_wait(r);
+    r->op = s3_delete_object(r->api->s3, r->key, delete_done, r);
+    if (!r->op)
+        req_fail(r, 503, "s3_unavailable", "cannot start the S3 request");
+}

@@ -1,0 +1,42 @@
+/*
+ * handlers.h - the handler of every route (route.c's table names them) and
+ * the per-worker state some of them keep. One file per resource:
+ *   handle_presign.c   POST /upload-url, POST /download-url
+ *   handle_files.c     GET /files, DELETE /files/{file_key}
+ *   handle_health.c    GET /health (one shared, cached S3 probe)
+ *   handle_meta.c      GET /, /openapi.json, /docs, /metrics
+ *
+ * A handler gets a request that has passed the pipeline (route, CORS,
+ * method, body: see api.c) and must answer it, now or from an S3 callback,
+ * with req_reply/req_fail (req.h).
+ */
+#ifndef PRESIGND_HANDLERS_H
+#define PRESIGND_HANDLERS_H
+
+#include <stddef.h>
+
+struct api;
+struct req;
+
+void handle_upload_url(struct req *r);
+void handle_download_url(struct req *r);
+void handle_list_files(struct req *r);
+void handle_delete_file(struct req *r);
+void handle_health(struct req *r);
+void handle_root(struct req *r);
+void handle_openapi(struct req *r);
+void handle_docs(struct req *r);
+void handle_metrics(struct req *r);
+
+/* The JSON body fields of the routes that take one. */
+extern const char *const handle_upload_fields[];
+extern const char *const handle_download_fields[];
+
+/* State of the handlers of one worker (documents built from the config,
+ * the health probe): set up with the api, freed with it. 0, or -1 with ERR. */
+int handle_meta_init(struct api *api, char *err, size_t errlen);
+void handle_meta_free(struct api *api);
+int handle_health_init(struct api *api, char *err, size_t errlen);
+void handle_health_free(struct api *api);
+
+#endif

@@ -1,0 +1,154 @@
+/*
+ * route.c - the route table and the router (see route.h).
+ */
+#include "route.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "handlers.h"
+
+#define GET_HEAD (ROUTE_GET | ROUTE_HEAD)
+
+static struct route routes[] = {
+    { "/", GET_HEAD, handle_root, ROUTE_PUBLIC | ROUTE_UNLISTED, NULL, NULL, NULL },
+    { "/upload-url", ROUTE_POST, handle_upload_url, 0, handle_upload_fields, NULL, NULL },
+    { "/download-url", ROUTE_POST, handle_download_url, 0, handle_download_fields, NULL, NULL },
+    { "/files", GET_HEAD, handle_list_files, 0, NULL, NULL, NULL },
+    { "/files/{file_key+}", ROUTE_DELETE, handle_delete_file, 0, NULL, NULL, NULL },
+    { "/health", GET_HEAD, handle_health, ROUTE_PUBLIC, NULL, NULL, NULL },
+    { "/metrics", GET_HEAD, handle_metrics, ROUTE_PUBLIC | ROUTE_METRICS, NULL, NULL, NULL },
+    { "/openapi.json", GET_HEAD, handle_openapi, ROUTE_PUBLIC, NULL, NULL, NULL },
+    { "/docs", GET_HEAD, handle_docs, ROUTE_PUBLIC, NULL, NULL, NULL },
+};
+
+#define N_ROUTES (sizeof routes / sizeof routes[0])
+
+static char labels_store[N_ROUTES][64];
+static char allow_store[N_ROUTES][48];
+static const char *labels[N_ROUTES + 1];
+static char endpoints_store[N_ROUTES * 4][80];
+static struct route_endpoint endpoints[N_ROUTES * 4];
+static size_t n_endpoints;
+
+static const struct { unsigned bit; const char *name; } method_names[] = {
+    { ROUTE_GET, "GET" }, { ROUTE_HEAD, "HEAD" }, { ROUTE_POST, "POST" },
+    { ROUTE_PUT, "PUT" }, { ROUTE_DELETE, "DELETE" },
+};
+
+void route_init(void)
+{
+    n_endpoints = 0;
+    for (size_t i = 0; i < N_ROUTES; i++) {
+        struct route *rt = &routes[i];
+        size_t o = 0;
+        for (const char *p = rt->pattern; *p && o + 1 < sizeof labels_store[i]; p++)
+            if (*p != '+')
+                labels_store[i][o++] = *p;
+        labels_store[i][o] = '\0';
+        rt->label = labels[i] = labels_store[i];
+
+        o = 0;
+        allow_store[i][0] = '\0';
+        for (size_t m = 0; m < sizeof method_names / sizeof method_names[0]; m++) {
+            if (!(rt->methods & method_names[m].bit))
+                continue;
+            o += (size_t)snprintf(allow_store[i] + o, sizeof allow_store[i] - o, "%s, ",
+                                  method_names[m].name);
+            if (method_names[m].bit != ROUTE_HEAD && !(rt->flags & ROUTE_UNLISTED)) {
+                snprintf(endpoints_store[n_endpoints], sizeof endpoints_store[0], "%s %s",
+                         method_names[m].name, rt->label);
+                endpoints[n_endpoints].text = endpoints_store[n_endpoints];
+                endpoints[n_endpoints].index = (unsigned)i;
+                n_endpoints++;
+            }
+        }
+        snprintf(allow_store[i] + o, sizeof allow_store[i] - o, "OPTIONS");
+        rt->allow = allow_store[i];
+    }
+    labels[N_ROUTES] = "other";
+}
+
+const struct route *route_table(void)
+{
+    return routes;
+}
+
+unsigned route_count(void)
+{
+    return (unsigned)N_ROUTES;
+}
+
+const char *const *route_labels(void)
+{
+    return labels;
+}
+
+const struct route_endpoint *route_endpoints(size_t *n)
+{
+    *n = n_endpoints;
+    return endpoints;
+}
+
+/* Does PATH match PATTERN? Parameters into OUT. */
+static bool match_one(const char *pattern, const char *path, struct route_match *out)
+{
+    const char *p = pattern, *s = path;
+
+    out->n_params = 0;
+    while (*p) {
+        if (*p == '{') {
+            const char *close = strchr(p, '}');
+            bool rest = close[-1] == '+';
+            size_t seg = rest ? strlen(s) : strcspn(s, "/");
+            if (seg == 0 || out->n_params == ROUTE_MAX_PARAMS)
+                return false;
+            struct route_param *prm = &out->params[out->n_params++];
+            prm->name = p + 1;
+            prm->name_len = (size_t)(close - p - 1) - rest;
+            prm->value = s;
+            prm->len = seg;
+            s += seg;
+            p = close + 1;
+            continue;
+        }
+        if (*p != *s)
+            return false;
+        p++;
+        s++;
+    }
+    return *s == '\0';
+}
+
+void route_match(const char *path, bool metrics_only, bool metrics_elsewhere,
+                 struct route_match *out)
+{
+    memset(out, 0, sizeof *out);
+    out->index = (unsigned)N_ROUTES;
+    for (size_t i = 0; i < N_ROUTES; i++) {
+        const struct route *rt = &routes[i];
+        bool is_metrics = rt->flags & ROUTE_METRICS;
+        if (metrics_only ? !is_metrics : (is_metrics && metrics_elsewhere))
+            continue;
+        if (match_one(rt->pattern, path, out)) {
+            out->route = rt;
+            out->index = (unsigned)i;
+            return;
+        }
+    }
+    out->n_params = 0;
+}
+
+const char *route_param(const struct route_match *m, const char *name, size_t *len)
+{
+    size_t n = strlen(name);
+
+    for (size_t i = 0; i < m->n_params; i++) {
+        if (m->params[i].name_len == n && memcmp(m->params[i].name, name, n) == 0) {
+            *len = m->params[i].len;
+            return m->params[i].value;
+        }
+    }
+    *len = 0;
+    return NULL;
+}
