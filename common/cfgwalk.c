@@ -256,16 +256,6 @@ int cfgw_str(struct cfgw *w, yaml_node_t *v, const char **out)
     return 1;
 }
 
-static bool is_digits(const char *s, size_t len)
-{
-    if (len == 0)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-    return true;
-}
-
 bool cfgw_int(struct cfgw *w, yaml_node_t *v, long long min, long long max,
               const char *what, long long *out)
 {
@@ -278,7 +268,7 @@ bool cfgw_int(struct cfgw *w, yaml_node_t *v, long long min, long long max,
     const char *s = cfgw_sval(v);
     size_t len = cfgw_slen(v);
     bool neg = len > 0 && s[0] == '-';
-    bool numeric = is_digits(s + neg, len - neg);
+    bool numeric = str_is_digits(s + neg, len - neg);
     if (!is_plain(v)) {
         cfgw_err(w, v, "%s: expected %s, got the quoted string %s%s", w->path, what,
                  cfgw_describe(v, d, sizeof d), numeric ? " (write numbers without quotes)" : "");
@@ -655,7 +645,8 @@ void cfgw_init(struct cfgw *w, const char *name, void *target,
     w->n_secs = n_secs;
 }
 
-void cfgw_walk_text(struct cfgw *w, const char *text, size_t len)
+void cfgw_walk_text(struct cfgw *w, const char *text, size_t len,
+                    void (*after)(struct cfgw *w))
 {
     yaml_parser_t parser;
     yaml_document_t doc, extra;
@@ -683,11 +674,12 @@ void cfgw_walk_text(struct cfgw *w, const char *text, size_t len)
         }
     }
     yaml_parser_delete(&parser);
-    w->loaded = have_doc;
     if (have_doc) {
         w->doc = &doc;
         check_tags(w);
         walk_root(w, yaml_document_get_root_node(&doc));
+        if (after)
+            after(w);
         w->doc = NULL;
         yaml_document_delete(&doc);
     }
@@ -716,7 +708,7 @@ void cfgw_apply_defaults(struct cfgw *w)
         w->oom = true;
     } else {
         w->defaults = true;
-        cfgw_walk_text(w, b.p, b.len);
+        cfgw_walk_text(w, b.p, b.len, NULL);
         w->defaults = false;
     }
     buf_free(&b);

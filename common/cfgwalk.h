@@ -62,7 +62,6 @@ struct cfgw {
     yaml_node_t *sec_key[16];       /* per section: its key node in the file, or NULL */
     bool sec_bad[16];               /* per section: present but not a mapping */
     bool root_bad;                  /* the document is not a mapping */
-    bool loaded;                    /* the text parsed into a document */
     bool defaults;                  /* walking the built-in defaults, not the file */
 
     struct cfgw_err *errs;
@@ -85,9 +84,12 @@ void cfgw_apply_defaults(struct cfgw *w);
 /*
  * Parse TEXT as exactly one YAML document and walk it (the file). Syntax
  * errors, unknown sections and keys (with "did you mean"), duplicate keys
- * and application tags are recorded.
+ * and application tags are recorded. AFTER (may be NULL) runs once the
+ * walk is done, while the document's nodes (which handlers may have kept
+ * to report at) still exist: the place for rules that tie keys together.
  */
-void cfgw_walk_text(struct cfgw *w, const char *text, size_t len);
+void cfgw_walk_text(struct cfgw *w, const char *text, size_t len,
+                    void (*after)(struct cfgw *w));
 
 /* Record a problem at node N (NULL: 1:1), or at LINE:COL. */
 void cfgw_err(struct cfgw *w, const yaml_node_t *n, const char *fmt, ...)

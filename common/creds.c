@@ -5,6 +5,7 @@
  */
 #include "creds.h"
 #include "errbuf.h"
+#include "str.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -38,21 +39,13 @@ const char *creds_source_name(enum creds_source s)
     return "none";
 }
 
-static void wipe_free(char *s)
-{
-    if (s) {
-        OPENSSL_cleanse(s, strlen(s));
-        free(s);
-    }
-}
-
 void creds_clear(struct creds *c)
 {
     if (!c)
         return;
-    wipe_free(c->access_key_id);
-    wipe_free(c->secret_access_key);
-    wipe_free(c->session_token);
+    str_free_secret(c->access_key_id);
+    str_free_secret(c->secret_access_key);
+    str_free_secret(c->session_token);
     memset(c, 0, sizeof(*c));
 }
 

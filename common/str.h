@@ -25,4 +25,13 @@ char *str_join(char *const *items, size_t n, const char *sep);
 /* True when S starts with PREFIX. */
 bool str_starts(const char *s, const char *prefix);
 
+/* ASCII letter or digit (no locale). */
+bool str_is_alnum(char c);
+
+/* True when S (LEN bytes, LEN > 0) is all ASCII digits. */
+bool str_is_digits(const char *s, size_t len);
+
+/* Wipe S (a secret) and free it; NULL is fine. */
+void str_free_secret(char *s);
+
 #endif

@@ -11,21 +11,6 @@
 
 #include "str.h"
 
-static bool is_alnum(char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
-}
-
-static bool is_digits(const char *s, size_t len)
-{
-    if (len == 0)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-    return true;
-}
-
 /* RFC 1123 host name: dot-separated labels of letters, digits, hyphens. */
 static const char *check_hostname(const char *h, size_t len)
 {
@@ -45,7 +30,7 @@ static const char *check_hostname(const char *h, size_t len)
             label = 0;
             continue;
         }
-        if (!is_alnum(h[i]) && h[i] != '-')
+        if (!str_is_alnum(h[i]) && h[i] != '-')
             return "host name has a character other than letters, digits, '-' and '.'";
         label++;
     }
@@ -73,7 +58,7 @@ static const char *check_host(const char *h, size_t len, bool bracketed)
             if (!*zone)
                 return "empty IPv6 zone";
             for (const char *z = zone; *z; z++)
-                if (!is_alnum(*z) && *z != '-' && *z != '_' && *z != '.')
+                if (!str_is_alnum(*z) && *z != '-' && *z != '_' && *z != '.')
                     return "bad IPv6 zone";
         }
         if (inet_pton(AF_INET6, tmp, &a6) != 1)
@@ -131,7 +116,7 @@ const char *url_split_hostport(const char *s, size_t len, bool port_required,
         size_t plen = (size_t)(end - p);
         if (plen == 0)
             return "missing port after ':'";
-        if (!is_digits(p, plen) || plen > 5)
+        if (!str_is_digits(p, plen) || plen > 5)
             return "port must be a number from 1 to 65535";
         long n = strtol(p, NULL, 10);
         if (n < 1 || n > 65535)
@@ -162,17 +147,16 @@ void url_free(struct url *u)
 const char *url_parse(const char *s, bool allow_path, struct url *out)
 {
     struct url u = { 0 };
-    const char *rest, *why;
+    const char *rest, *why, *scheme;
 
-    if (!strncasecmp(s, "https://", 8)) {
-        u.scheme = strdup("https");
-        rest = s + 8;
-    } else if (!strncasecmp(s, "http://", 7)) {
-        u.scheme = strdup("http");
-        rest = s + 7;
-    } else {
+    if (!strncasecmp(s, "https://", 8))
+        scheme = "https";
+    else if (!strncasecmp(s, "http://", 7))
+        scheme = "http";
+    else
         return "must start with http:// or https://";
-    }
+    rest = s + strlen(scheme) + 3;
+    u.scheme = strdup(scheme);
     size_t alen = strcspn(rest, "/?#");
     const char *tail = rest + alen;
     size_t plen = strcspn(tail, "?#");
@@ -249,7 +233,7 @@ const char *url_parse_origin(const char *s, char **norm)
     if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
         return "bad scheme";
     for (const char *p = s; p < sep; p++)
-        if (!is_alnum(*p) && *p != '+' && *p != '-' && *p != '.')
+        if (!str_is_alnum(*p) && *p != '+' && *p != '-' && *p != '.')
             return "bad scheme";
     const char *auth = sep + 3;
     size_t alen = strcspn(auth, "/?#");
