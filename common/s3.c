@@ -32,9 +32,9 @@
 #include "httpc.h"
 #include "log.h"
 #include "metrics.h"
+#include "s3addr.h"
 #include "s3xml.h"
 #include "sigv4.h"
-#include "url.h"
 
 #define S3_MAX_LIST_BODY    (8 * 1024 * 1024)   /* 1000 keys of 1 KiB fit easily */
 #define S3_MAX_OTHER_BODY   (256 * 1024)        /* error documents */
@@ -77,13 +77,6 @@ static const struct opdef {
 
 enum op_state { OPS_WAIT_CREDS, OPS_RUNNING, OPS_FINISH };
 
-/* Where requests go: "SCHEME://HOST" + BASE + "/" + key. */
-struct s3_addr {
-    char *scheme;      /* "https" / "http" */
-    char *host;        /* Host header value; ":port" only when not the default */
-    char *base;        /* raw path prefix: "" or "/bucket" */
-};
-
 struct s3_op {
     struct s3_client *c;
     TAILQ_ENTRY(s3_op) link;
@@ -119,79 +112,11 @@ struct s3_client {
     size_t inflight;
     int depth;                   /* nesting of our callbacks */
     bool free_pending;           /* s3_client_free ran inside a callback */
-    struct s3_addr api, pub;
+    struct s3addr api, pub;
     struct sigv4_cache sigcache;
     double last_fail_log;        /* monotonic time of the last failure warning */
     unsigned long fail_suppressed;
 };
-
-/* ------------------------------------------------------------- addressing */
-
-static void addr_free(struct s3_addr *a)
-{
-    free(a->scheme);
-    free(a->host);
-    free(a->base);
-    memset(a, 0, sizeof *a);
-}
-
-/*
- * Virtual-hosted: BUCKET.HOST, keys at "/KEY"; path-style: HOST, keys at
- * "/BUCKET/KEY". No endpoint means AWS's regional one.
- */
-static int addr_init(struct s3_addr *a, const char *endpoint, const struct cfg_s3 *s3,
-                     char *err, size_t errlen)
-{
-    struct url u;
-    const char *why;
-    int n1, n2;
-
-    memset(a, 0, sizeof *a);
-    if (!endpoint) {
-        a->scheme = strdup("https");
-        if (s3->path_style) {
-            n1 = asprintf(&a->host, "s3.%s.amazonaws.com", s3->region);
-            n2 = asprintf(&a->base, "/%s", s3->bucket);
-        } else {
-            n1 = asprintf(&a->host, "%s.s3.%s.amazonaws.com", s3->bucket, s3->region);
-            n2 = (a->base = strdup("")) ? 0 : -1;
-        }
-    } else {
-        if ((why = url_parse(endpoint, true, &u))) {
-            errbuf_set(err, errlen, "endpoint %s: %s", endpoint, why);
-            return -1;
-        }
-        a->scheme = strdup(u.scheme);
-        if (s3->path_style) {
-            n1 = (a->host = strdup(u.authority)) ? 0 : -1;
-            n2 = asprintf(&a->base, "%s/%s", u.path, s3->bucket);
-        } else {
-            n1 = asprintf(&a->host, "%s.%s", s3->bucket, u.authority);
-            n2 = (a->base = strdup(u.path)) ? 0 : -1;
-        }
-        url_free(&u);
-    }
-    if (n1 < 0 || n2 < 0 || !a->scheme || !a->host || !a->base) {
-        if (n1 < 0)
-            a->host = NULL;
-        if (n2 < 0)
-            a->base = NULL;
-        addr_free(a);
-        errbuf_set(err, errlen, "out of memory");
-        return -1;
-    }
-    return 0;
-}
-
-/* BASE + "/" + KEY (KEY NULL: the bucket itself). */
-static char *object_path(const struct s3_addr *a, const char *key)
-{
-    char *p;
-
-    if (key)
-        return asprintf(&p, "%s/%s", a->base, key) < 0 ? NULL : p;
-    return strdup(*a->base ? a->base : "/");
-}
 
 static struct sigv4_creds signing_creds(const struct creds *cr)
 {
@@ -593,8 +518,8 @@ struct s3_client *s3_client_new(struct event_base *base, const struct cfg *cfg,
         errbuf_set(err, errlen, "s3.bucket is not set");
         goto fail;
     }
-    if (addr_init(&c->api, cfg->s3.endpoint, &cfg->s3, err, errlen) < 0 ||
-        addr_init(&c->pub, cfg->s3.public_endpoint ? cfg->s3.public_endpoint
+    if (s3addr_init(&c->api, cfg->s3.endpoint, &cfg->s3, err, errlen) < 0 ||
+        s3addr_init(&c->pub, cfg->s3.public_endpoint ? cfg->s3.public_endpoint
                                                    : cfg->s3.endpoint,
                   &cfg->s3, err, errlen) < 0)
         goto fail;
@@ -618,8 +543,8 @@ static void client_destroy(struct s3_client *c)
     }
     credprov_free(c->creds);
     httpc_free(c->http);
-    addr_free(&c->api);
-    addr_free(&c->pub);
+    s3addr_free(&c->api);
+    s3addr_free(&c->pub);
     sigv4_cache_wipe(&c->sigcache);
     free(c);
 }
@@ -644,7 +569,7 @@ void s3_client_free(struct s3_client *c)
 /* ARGS into OP; KEY is ARGS's key, or NULL for an operation on the bucket. */
 static bool copy_args(struct s3_op *op, const struct s3_call_args *a, const char *key)
 {
-    if (!(op->raw_path = object_path(&op->c->api, key)))
+    if (!(op->raw_path = s3addr_path(&op->c->api, key)))
         return false;
     if (a->n_query) {
         if (!(op->query = calloc(a->n_query, sizeof *op->query)))
@@ -807,7 +732,7 @@ enum s3_status s3_presign(struct s3_client *c, const struct s3_presign_req *pr,
         hdrs = calloc(pr->n_headers, sizeof *hdrs);
     if (pr->n_query > 8)
         query = calloc(pr->n_query, sizeof *query);
-    char *path = object_path(&c->pub, pr->key);
+    char *path = s3addr_path(&c->pub, pr->key);
     if (!hdrs || !query || !path) {
         errbuf_set(err, errlen, "out of memory");
         goto out;

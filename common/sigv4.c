@@ -16,20 +16,16 @@
 #include "sigv4.h"
 #include "errbuf.h"
 #include "buf.h"
+#include "digest.h"
 
-#include <pthread.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/params.h>
 
 #define SIGV4_ALGORITHM "AWS4-HMAC-SHA256"
 #define SIGV4_UNSIGNED_PAYLOAD "UNSIGNED-PAYLOAD"
@@ -83,124 +79,6 @@ static void buf_add_encoded(struct buf *b, const char *s, bool keep_slash)
     b->len = (size_t)(o - b->p);
 }
 
-/* ---- small primitives */
-
-static void hex_encode(const unsigned char *in, size_t n, char *out)
-{
-    static const char hex[] = "0123456789abcdef";
-
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hex[in[i] >> 4];
-        out[2 * i + 1] = hex[in[i] & 0xf];
-    }
-    out[2 * n] = '\0';
-}
-
-/*
- * SHA-256 and HMAC-SHA256, fetched from the provider once per process.
- * EVP_sha256() and HMAC() look the algorithm up by name on every call,
- * which cost more than the hashing itself of a presign. The fetched objects
- * are immutable and shared by all threads. The hot path (hashing the
- * canonical request, the final HMAC with the signing key) reuses one
- * context of each kind, taken with an atomic flag; a caller that finds it
- * taken (another thread) works on a fresh copy instead. The derivation of
- * the signing key from the secret always uses a fresh context, freed (and
- * cleansed) at once, so the secret never stays behind in a cached one.
- */
-static pthread_once_t crypto_once = PTHREAD_ONCE_INIT;
-static EVP_MD *sha256_md;
-static EVP_MAC_CTX *hmac_proto;     /* HMAC with SHA-256 selected, no key */
-static EVP_MAC_CTX *hmac_reused;    /* a copy of it for the hot path */
-static unsigned char hmac_reused_key[32];   /* the key HMAC_REUSED holds */
-static bool hmac_reused_keyed;
-static EVP_MD_CTX *md_reused;
-static atomic_flag hmac_busy = ATOMIC_FLAG_INIT;
-static atomic_flag md_busy = ATOMIC_FLAG_INIT;
-
-static void crypto_init(void)
-{
-    EVP_MAC *mac;
-
-    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
-    mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    if (!mac)
-        return;
-    hmac_proto = EVP_MAC_CTX_new(mac);
-    EVP_MAC_free(mac);          /* the context holds its own reference */
-    if (hmac_proto) {
-        OSSL_PARAM params[] = {
-            OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
-            OSSL_PARAM_construct_end(),
-        };
-        if (!EVP_MAC_CTX_set_params(hmac_proto, params)) {
-            EVP_MAC_CTX_free(hmac_proto);
-            hmac_proto = NULL;
-        }
-    }
-    if (hmac_proto)
-        hmac_reused = EVP_MAC_CTX_dup(hmac_proto);
-    md_reused = EVP_MD_CTX_new();
-}
-
-static bool sha256(const void *data, size_t len, unsigned char out[32])
-{
-    unsigned int n = 0;
-    bool ok;
-
-    pthread_once(&crypto_once, crypto_init);
-    if (!sha256_md)
-        return false;
-    if (!md_reused || atomic_flag_test_and_set_explicit(&md_busy, memory_order_acquire))
-        return EVP_Digest(data, len, out, &n, sha256_md, NULL) && n == 32;
-    ok = EVP_DigestInit_ex2(md_reused, sha256_md, NULL) &&
-         EVP_DigestUpdate(md_reused, data, len) &&
-         EVP_DigestFinal_ex(md_reused, out, &n) && n == 32;
-    atomic_flag_clear_explicit(&md_busy, memory_order_release);
-    return ok;
-}
-
-/* HMAC-SHA256 of DATA under KEY. REUSE: may run on the shared context (for
- * keys that may stay in memory: the cached signing key). */
-static bool hmac_sha256(const void *key, size_t keylen, const void *data,
-                        size_t len, unsigned char out[32], bool reuse)
-{
-    EVP_MAC_CTX *ctx = NULL;
-    size_t outlen = 0;
-    bool ok, shared = false;
-
-    pthread_once(&crypto_once, crypto_init);
-    if (!hmac_proto)
-        return false;
-    if (reuse && hmac_reused &&
-        !atomic_flag_test_and_set_explicit(&hmac_busy, memory_order_acquire)) {
-        ctx = hmac_reused;
-        shared = true;
-    } else if (!(ctx = EVP_MAC_CTX_dup(hmac_proto))) {
-        return false;
-    }
-    if (shared && hmac_reused_keyed && keylen == sizeof hmac_reused_key &&
-        CRYPTO_memcmp(key, hmac_reused_key, keylen) == 0) {
-        /* Same key as last time (the signing key changes daily): a NULL
-         * key restarts from the keyed state instead of hashing the key
-         * pads again. */
-        ok = EVP_MAC_init(ctx, NULL, 0, NULL);
-    } else {
-        ok = EVP_MAC_init(ctx, key, keylen, NULL);
-        if (shared) {
-            hmac_reused_keyed = ok && keylen == sizeof hmac_reused_key;
-            if (hmac_reused_keyed)
-                memcpy(hmac_reused_key, key, keylen);
-        }
-    }
-    ok = ok && EVP_MAC_update(ctx, data, len) &&
-         EVP_MAC_final(ctx, out, &outlen, 32) && outlen == 32;
-    if (shared)
-        atomic_flag_clear_explicit(&hmac_busy, memory_order_release);
-    else
-        EVP_MAC_CTX_free(ctx);  /* clears the keyed state */
-    return ok;
-}
-
 char *sigv4_uri_encode(const char *s, bool keep_slash)
 {
     struct buf b;
@@ -212,16 +90,7 @@ char *sigv4_uri_encode(const char *s, bool keep_slash)
 
 void sigv4_sha256_hex(const void *data, size_t len, char out[65])
 {
-    unsigned char md[32];
-
-    if (!sha256(data, len, md)) {
-        /* Only on a broken libcrypto; an impossible hash makes the request
-         * fail loudly at S3 instead of being signed with garbage. */
-        memset(out, '0', 64);
-        out[64] = '\0';
-        return;
-    }
-    hex_encode(md, 32, out);
+    digest_sha256_hex(data, len, out);
 }
 
 void sigv4_amz_date(time_t t, char out[17])
@@ -249,19 +118,7 @@ void sigv4_cache_wipe(struct sigv4_cache *cache)
 {
     if (!cache)
         return;
-    /* The hot-path HMAC context holds the last signing key: start it
-     * afresh (unless another thread signs with it right now). */
-    if (hmac_reused_keyed &&
-        !atomic_flag_test_and_set_explicit(&hmac_busy, memory_order_acquire)) {
-        EVP_MAC_CTX *fresh = EVP_MAC_CTX_dup(hmac_proto);
-        if (fresh) {
-            EVP_MAC_CTX_free(hmac_reused);
-            hmac_reused = fresh;
-        }
-        OPENSSL_cleanse(hmac_reused_key, sizeof hmac_reused_key);
-        hmac_reused_keyed = false;
-        atomic_flag_clear_explicit(&hmac_busy, memory_order_release);
-    }
+    digest_forget_reused_key();
     OPENSSL_cleanse(cache->key, sizeof(cache->key));
     memset(cache->access_key_id, 0, sizeof(cache->access_key_id));
     memset(cache->date, 0, sizeof(cache->date));
@@ -301,10 +158,10 @@ static bool derive_key(const struct sigv4_creds *creds, const char *date,
         return false;
     memcpy(k0, "AWS4", 4);
     memcpy(k0 + 4, creds->secret_access_key, slen);
-    ok = hmac_sha256(k0, slen + 4, date, strlen(date), k1, false) &&
-         hmac_sha256(k1, 32, region, strlen(region), k2, false) &&
-         hmac_sha256(k2, 32, service, strlen(service), k3, false) &&
-         hmac_sha256(k3, 32, "aws4_request", 12, out, false);
+    ok = digest_hmac_sha256(k0, slen + 4, date, strlen(date), k1, false) &&
+         digest_hmac_sha256(k1, 32, region, strlen(region), k2, false) &&
+         digest_hmac_sha256(k2, 32, service, strlen(service), k3, false) &&
+         digest_hmac_sha256(k3, 32, "aws4_request", 12, out, false);
     OPENSSL_cleanse(k0, slen + 4);
     OPENSSL_cleanse(k1, sizeof(k1));
     OPENSSL_cleanse(k2, sizeof(k2));
@@ -626,11 +483,11 @@ static bool compute_signature(const struct sigv4_request *req, const char *a,
     memcpy(date, amz_date, 8);
     date[8] = '\0';
     if (!derive_key(creds, date, req->region, service, cache, key) ||
-        !hmac_sha256(key, 32, sts.p, sts.len, sig, true)) {
+        !digest_hmac_sha256(key, 32, sts.p, sts.len, sig, true)) {
         errbuf_set(err, errlen, "HMAC-SHA256 failed");
         goto out;
     }
-    hex_encode(sig, 32, sig_hex);
+    digest_hex(sig, 32, sig_hex);
     ok = true;
     goto out;
 
@@ -686,6 +543,30 @@ static void push_query(struct buf *arena, struct enc_kv *q, size_t *n,
     (*n)++;
 }
 
+/*
+ * What both kinds of signature start with: the canonical headers (REQ's and
+ * EXTRA) into HDRS, the credential scope, the signed-header list, the
+ * encoded path (at *PATH_OFF in ARENA) and REQ's encoded query parameters
+ * into QUERY. False with ERR filled for a request that cannot be signed.
+ */
+static bool common_parts(const struct sigv4_request *req, const struct sigv4_kv *extra,
+                         size_t n_extra, const char *amz_date, const struct sigv4_creds *creds,
+                         struct buf *arena, struct buf *scope, struct buf *sh,
+                         struct canon_hdr *hdrs, size_t *n_hdrs, size_t *path_off,
+                         struct enc_kv *query, size_t *n_query, char *err, size_t errlen)
+{
+    if (!build_headers(req, extra, n_extra, arena, hdrs, n_hdrs, err, errlen))
+        return false;
+    add_scope(scope, req, amz_date, creds);
+    add_signed_headers(sh, arena->p, hdrs, *n_hdrs);
+    *path_off = arena->len;
+    buf_add_encoded(arena, req->path, true);
+    buf_end(arena);
+    for (size_t i = 0; i < req->n_query; i++)
+        push_query(arena, query, n_query, req->query[i].name, req->query[i].value);
+    return true;
+}
+
 char *sigv4_presign_url(const struct sigv4_request *req, const char *scheme,
                         long expires, const struct sigv4_creds *creds,
                         struct sigv4_cache *cache, char *err, size_t errlen)
@@ -732,19 +613,12 @@ char *sigv4_presign_url(const struct sigv4_request *req, const char *scheme,
     url_order = items(ostack, req->n_query + 6, sizeof(*url_order));
     if (!hdrs || !query || !url_order)
         goto oom;
-    if (!build_headers(req, NULL, 0, &arena, hdrs, &n_hdrs, err, errlen))
-        goto fail;
-    add_scope(&scope, req, amz_date, creds);
-    add_signed_headers(&sh, arena.p, hdrs, n_hdrs);
-    path_off = arena.len;
-    buf_add_encoded(&arena, req->path, true);
-    buf_end(&arena);
-
     /* Operation parameters first, then the auth parameters, in the order
      * botocore writes them: S3 does not care, but identical URLs make the
      * comparison with botocore exact. */
-    for (size_t i = 0; i < req->n_query; i++)
-        push_query(&arena, query, &n_query, req->query[i].name, req->query[i].value);
+    if (!common_parts(req, NULL, 0, amz_date, creds, &arena, &scope, &sh, hdrs, &n_hdrs,
+                      &path_off, query, &n_query, err, errlen))
+        goto fail;
     push_query(&arena, query, &n_query, "X-Amz-Algorithm", SIGV4_ALGORITHM);
     push_query(&arena, query, &n_query, "X-Amz-Credential", scope.p ? scope.p : "");
     push_query(&arena, query, &n_query, "X-Amz-Date", amz_date);
@@ -850,15 +724,9 @@ int sigv4_sign_headers(const struct sigv4_request *req, const char *payload_sha2
     query = items(qstack, req->n_query + 1, sizeof(*query));
     if (!hdrs || !query)
         goto oom;
-    if (!build_headers(req, extra, n_extra, &arena, hdrs, &n_hdrs, err, errlen))
+    if (!common_parts(req, extra, n_extra, amz_date, creds, &arena, &scope, &sh, hdrs, &n_hdrs,
+                      &path_off, query, &n_query, err, errlen))
         goto fail;
-    add_scope(&scope, req, amz_date, creds);
-    add_signed_headers(&sh, arena.p, hdrs, n_hdrs);
-    path_off = arena.len;
-    buf_add_encoded(&arena, req->path, true);
-    buf_end(&arena);
-    for (size_t i = 0; i < req->n_query; i++)
-        push_query(&arena, query, &n_query, req->query[i].name, req->query[i].value);
     if (arena.oom || scope.oom || sh.oom)
         goto oom;
 

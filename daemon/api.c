@@ -29,6 +29,7 @@
 
 #include "body.h"
 #include "config.h"
+#include "errbuf.h"
 #include "cors.h"
 #include "handlers.h"
 #include "log.h"
@@ -171,7 +172,7 @@ struct api *api_new(struct event_base *base, struct evhttp *http,
     struct api *api = calloc(1, sizeof *api);
 
     if (!api) {
-        snprintf(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         return NULL;
     }
     route_init();
@@ -185,7 +186,7 @@ struct api *api_new(struct event_base *base, struct evhttp *http,
     api->allow_headers = str_join(cfg->cors.allow_headers, cfg->cors.n_allow_headers, ", ");
     api->tok = body_tokener_new();
     if (!api->allow_headers || !api->tok) {
-        snprintf(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         api_free(api);
         return NULL;
     }

@@ -18,6 +18,7 @@
 #include "api.h"
 #include "clock.h"
 #include "config.h"
+#include "errbuf.h"
 #include "http.h"
 #include "req.h"
 #include "s3.h"
@@ -40,7 +41,7 @@ int handle_health_init(struct api *api, char *err, size_t errlen)
 {
     api->health = calloc(1, sizeof *api->health);
     if (!api->health) {
-        snprintf(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         return -1;
     }
     TAILQ_INIT(&api->health->waiters);

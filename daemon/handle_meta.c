@@ -15,6 +15,7 @@
 #include "api.h"
 #include "assets.h"
 #include "config.h"
+#include "errbuf.h"
 #include "metrics.h"
 #include "openapi.h"
 #include "req.h"
@@ -77,7 +78,7 @@ int handle_meta_init(struct api *api, char *err, size_t errlen)
         m->openapi = openapi_build(api->cfg, PRESIGND_VERSION, &m->openapi_len);
     }
     if (!m || !m->root_json || !m->openapi) {
-        snprintf(err, errlen, "cannot build the API documents (out of memory?)");
+        errbuf_set(err, errlen, "cannot build the API documents (out of memory?)");
         return -1;
     }
     return 0;

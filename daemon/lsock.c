@@ -117,9 +117,10 @@ int lsock_bind(const struct cfg_listen *l, bool metrics, int **fds, size_t *n,
             errbuf_set(err, errlen, "%s is both a listen and a metrics_listen address", key);
             goto out;
         }
-        if (!ls) {
+        int fd = ls ? ls->fd : -1;
+        if (fd < 0) {
             char e[256];
-            int fd = open_listener(ai, key, e, sizeof e);
+            fd = open_listener(ai, key, e, sizeof e);
             if (fd < 0) {
                 if (!first_err[0])
                     snprintf(first_err, sizeof first_err, "%s", e);
@@ -132,13 +133,12 @@ int lsock_bind(const struct cfg_listen *l, bool metrics, int **fds, size_t *n,
                 goto out;
             }
             socks = ns;
-            ls = &socks[n_socks++];
-            snprintf(ls->key, sizeof ls->key, "%s", key);
-            ls->fd = fd;
-            ls->metrics = metrics;
+            snprintf(socks[n_socks].key, sizeof socks[n_socks].key, "%s", key);
+            socks[n_socks].fd = fd;
+            socks[n_socks++].metrics = metrics;
             log_info("listening on %s%s", key, metrics ? " (metrics)" : "");
         }
-        if (add_fd(fds, n, ls->fd) < 0) {
+        if (add_fd(fds, n, fd) < 0) {
             errbuf_set(err, errlen, "out of memory");
             goto out;
         }

@@ -25,7 +25,6 @@
 #include "master.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -33,7 +32,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/queue.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -43,6 +41,7 @@
 #include "config.h"
 #include "httpc.h"
 #include "log.h"
+#include "gen.h"
 #include "lsock.h"
 #include "metrics.h"
 #include "proc.h"
@@ -52,46 +51,10 @@
 
 #define READY_TIMEOUT_MS    30000   /* a new generation must serve within this */
 #define KILL_GRACE_MS       1000    /* past shutdown_timeout, before SIGKILL */
-#define BACKOFF_MIN_MS      100
-#define BACKOFF_MAX_MS      10000
-#define QUICK_DEATH_MS      3000    /* a worker dying younger than this backs off */
 
-struct slot {
-    pid_t pid;                  /* 0: no process */
-    int ready_fd;               /* master's end of the ready pipe, -1 closed */
-    int metric_slot;            /* its in-flight slot (metrics.h), -1 none */
-    bool ready;
-    int64_t started;            /* monotonic ms */
-    int64_t respawn_at;         /* monotonic ms, 0 = nothing scheduled */
-    int backoff_ms;
-};
-
-enum gen_state {
-    GEN_STARTING,               /* forked, waiting for every worker to be ready */
-    GEN_ACTIVE,                 /* the current generation */
-    GEN_DRAINING,               /* replaced (or failed): TERM sent, waiting */
-};
-
-struct gen {
-    TAILQ_ENTRY(gen) link;
-    unsigned long id;
-    struct cfg *cfg;
-    int *fds;                   /* listen sockets this generation serves */
-    size_t n_fds;
-    int metrics_fd;             /* -1: /metrics on the main listeners */
-    struct proc_user user;
-    struct slot *slots;
-    int n_slots;
-    enum gen_state state;
-    int64_t deadline;           /* STARTING: ready by; DRAINING: SIGKILL at */
-    bool killed;
-};
-
-static TAILQ_HEAD(, gen) gens = TAILQ_HEAD_INITIALIZER(gens);
 static struct gen *cur;         /* the one serving */
 static struct gen *pending;     /* a reload's new generation, not yet ready */
 static unsigned long next_gen_id = 1;
-static bool metric_slot_used[METRICS_MAX_SLOTS];
 
 static char *config_path;
 static char *pid_file;          /* the one we wrote, to remove at exit */
@@ -138,8 +101,6 @@ static void on_signal(int sig)
     }
 }
 
-static const int handled_signals[] = { SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGCHLD };
-#define N_HANDLED (sizeof handled_signals / sizeof handled_signals[0])
 
 static void install_signals(sigset_t *sleep_mask)
 {
@@ -147,11 +108,11 @@ static void install_signals(sigset_t *sleep_mask)
     struct sigaction sa;
 
     sigemptyset(&block);
-    for (size_t i = 0; i < N_HANDLED; i++)
-        sigaddset(&block, handled_signals[i]);
+    for (size_t i = 0; i < proc_n_master_signals; i++)
+        sigaddset(&block, proc_master_signals[i]);
     sigprocmask(SIG_BLOCK, &block, sleep_mask);
-    for (size_t i = 0; i < N_HANDLED; i++)
-        sigdelset(sleep_mask, handled_signals[i]);
+    for (size_t i = 0; i < proc_n_master_signals; i++)
+        sigdelset(sleep_mask, proc_master_signals[i]);
 
     memset(&sa, 0, sizeof sa);
     sigfillset(&sa.sa_mask);
@@ -175,111 +136,6 @@ static void install_signals(sigset_t *sleep_mask)
 
 /* ---- generations -------------------------------------------------------- */
 
-static bool gen_uses_fd(const struct gen *g, int fd)
-{
-    if (g->metrics_fd == fd)
-        return true;
-    for (size_t i = 0; i < g->n_fds; i++)
-        if (g->fds[i] == fd)
-            return true;
-    return false;
-}
-
-static bool any_gen_uses_fd(int fd, void *arg)
-{
-    struct gen *g;
-
-    (void)arg;
-    TAILQ_FOREACH(g, &gens, link)
-        if (gen_uses_fd(g, fd))
-            return true;
-    return false;
-}
-
-/* Bind (or reuse) everything G's config listens on, into G's fds. */
-static int bind_for(struct gen *g, char *err, size_t errlen)
-{
-    const struct cfg_server *s = &g->cfg->server;
-
-    for (size_t i = 0; i < s->n_listen; i++)
-        if (lsock_bind(&s->listen[i], false, &g->fds, &g->n_fds, err, errlen) < 0)
-            return -1;
-    g->metrics_fd = -1;
-    if (s->metrics_listen) {
-        int *mf = NULL;
-        size_t nm = 0;
-        int rc = lsock_bind(s->metrics_listen, true, &mf, &nm, err, errlen);
-        if (rc == 0)
-            g->metrics_fd = mf[0];   /* the worker serves one metrics socket */
-        free(mf);
-        if (rc < 0)
-            return -1;
-    }
-    return 0;
-}
-
-static int live_workers(const struct gen *g)
-{
-    int n = 0;
-
-    for (int i = 0; g && i < g->n_slots; i++)
-        if (g->slots[i].pid > 0)
-            n++;
-    return n;
-}
-
-static int total_live(void)
-{
-    struct gen *g;
-    int n = 0;
-
-    TAILQ_FOREACH(g, &gens, link)
-        n += live_workers(g);
-    return n;
-}
-
-static struct gen *gen_new(struct cfg *cfg)
-{
-    struct gen *g = calloc(1, sizeof *g);
-
-    if (!g)
-        return NULL;
-    g->cfg = cfg;
-    g->metrics_fd = -1;
-    g->n_slots = cfg->server.workers;
-    g->slots = calloc((size_t)g->n_slots, sizeof *g->slots);
-    if (!g->slots) {
-        free(g);
-        return NULL;
-    }
-    for (int i = 0; i < g->n_slots; i++) {
-        g->slots[i].ready_fd = -1;
-        g->slots[i].metric_slot = -1;
-    }
-    return g;
-}
-
-/* Free G, which is on no list. */
-static void gen_free(struct gen *g)
-{
-    if (!g)
-        return;
-    for (int i = 0; i < g->n_slots; i++)
-        if (g->slots[i].ready_fd >= 0)
-            close(g->slots[i].ready_fd);
-    cfg_free(g->cfg);
-    free(g->fds);
-    free(g->slots);
-    free(g);
-}
-
-static void gen_signal(struct gen *g, int sig)
-{
-    for (int i = 0; i < g->n_slots; i++)
-        if (g->slots[i].pid > 0)
-            kill(g->slots[i].pid, sig);
-}
-
 static int64_t kill_deadline(const struct cfg *cfg)
 {
     return clock_mono_ms() + (int64_t)cfg->server.shutdown_timeout * 1000 + KILL_GRACE_MS;
@@ -301,15 +157,15 @@ static void gc_generations(void)
 {
     struct gen *g, *next;
 
-    for (g = TAILQ_FIRST(&gens); g; g = next) {
+    for (g = TAILQ_FIRST(&gen_all); g; g = next) {
         next = TAILQ_NEXT(g, link);
-        if (g != cur && g != pending && live_workers(g) == 0) {
+        if (g != cur && g != pending && gen_live(g) == 0) {
             log_info("generation %lu is gone", g->id);
-            TAILQ_REMOVE(&gens, g, link);
+            TAILQ_REMOVE(&gen_all, g, link);
             gen_free(g);
         }
     }
-    lsock_close_unused(any_gen_uses_fd, NULL, false);
+    gen_close_unused_sockets();
 }
 
 /* ---- logs, pid file, systemd -------------------------------------------- */
@@ -377,128 +233,9 @@ static void notify_ready(const char *extra)
     char buf[512];
 
     snprintf(buf, sizeof buf, "READY=1\nSTATUS=generation %lu, %d workers%s%s\nMAINPID=%ld",
-             cur->id, live_workers(cur), extra ? "; " : "", extra ? extra : "",
+             cur->id, gen_live(cur), extra ? "; " : "", extra ? extra : "",
              (long)master_pid);
     notify(buf);
-}
-
-/* ---- workers ------------------------------------------------------------ */
-
-static bool unused_in_child(int fd, void *arg)
-{
-    return gen_uses_fd(arg, fd);
-}
-
-/* In the child: keep only what this worker needs. */
-static void child_setup(struct gen *g)
-{
-    struct gen *o;
-
-    lsock_close_unused(unused_in_child, g, true);
-    TAILQ_FOREACH(o, &gens, link)
-        for (int i = 0; i < o->n_slots; i++)
-            if (o->slots[i].ready_fd >= 0)
-                close(o->slots[i].ready_fd);
-
-    /* Only the master talks to systemd. */
-    unsetenv("NOTIFY_SOCKET");
-    unsetenv("WATCHDOG_USEC");
-    unsetenv("WATCHDOG_PID");
-
-    /* The master's handlers mean nothing here; the signals stay blocked until
-     * the worker has its own libevent handlers in place. */
-    for (size_t i = 0; i < N_HANDLED; i++)
-        signal(handled_signals[i], SIG_DFL);
-    proc_drop_privileges(&g->user);
-    /* After any setuid (which clears it): die with the master. */
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (getppid() != master_pid)
-        _exit(WORKER_EXIT_FATAL);
-}
-
-static int take_metric_slot(void)
-{
-    for (int i = 0; i < METRICS_MAX_SLOTS; i++)
-        if (!metric_slot_used[i]) {
-            metric_slot_used[i] = true;
-            return i;
-        }
-    return 0;   /* more live workers than slots: share the first one */
-}
-
-static void release_metric_slot(struct slot *s)
-{
-    if (s->metric_slot < 0)
-        return;
-    metrics_clear_slot(s->metric_slot);
-    metric_slot_used[s->metric_slot] = false;
-    s->metric_slot = -1;
-}
-
-static int spawn(struct gen *g, int i)
-{
-    struct slot *s = &g->slots[i];
-    int p[2];
-
-    if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) {
-        log_error("pipe: %s", strerror(errno));
-        return -1;
-    }
-    int ms = take_metric_slot();
-    pid_t pid = fork();
-    if (pid < 0) {
-        log_error("fork: %s", strerror(errno));
-        metric_slot_used[ms] = false;
-        close(p[0]);
-        close(p[1]);
-        return -1;
-    }
-    if (pid == 0) {
-        log_set_role("presignd-worker");
-        close(p[0]);
-        child_setup(g);
-        exit(worker_main(g->cfg, g->fds, (int)g->n_fds, g->metrics_fd, g->id, ms, p[1]));
-    }
-    close(p[1]);
-    s->pid = pid;
-    s->ready_fd = p[0];
-    s->ready = false;
-    s->metric_slot = ms;
-    s->started = clock_mono_ms();
-    s->respawn_at = 0;
-    log_info("worker %ld started (generation %lu)", (long)pid, g->id);
-    return 0;
-}
-
-static void schedule_respawn(struct gen *g, int i, int64_t now)
-{
-    struct slot *s = &g->slots[i];
-
-    if (now - s->started < QUICK_DEATH_MS) {
-        s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : BACKOFF_MIN_MS;
-        if (s->backoff_ms > BACKOFF_MAX_MS)
-            s->backoff_ms = BACKOFF_MAX_MS;
-    } else {
-        s->backoff_ms = 0;
-    }
-    s->respawn_at = now + s->backoff_ms;
-    if (s->backoff_ms)
-        log_warn("worker of generation %lu keeps dying; respawning in %d ms",
-                 g->id, s->backoff_ms);
-}
-
-static bool find_worker(pid_t pid, struct gen **gp, int *ip)
-{
-    struct gen *g;
-
-    TAILQ_FOREACH(g, &gens, link)
-        for (int i = 0; i < g->n_slots; i++)
-            if (g->slots[i].pid == pid) {
-                *gp = g;
-                *ip = i;
-                return true;
-            }
-    return false;
 }
 
 /* ---- reload ------------------------------------------------------------- */
@@ -539,7 +276,6 @@ static void start_reload(void)
     cfg_errors_free(&errs);
     struct gen *g = gen_new(ncfg);
     if (!g) {
-        cfg_free(ncfg);
         reload_failed("out of memory");
         return;
     }
@@ -554,17 +290,17 @@ static void start_reload(void)
     g->id = next_gen_id++;
     g->state = GEN_STARTING;
     g->deadline = clock_mono_ms() + READY_TIMEOUT_MS;
-    TAILQ_INSERT_TAIL(&gens, g, link);
-    if (bind_for(g, err, sizeof err) < 0) {
-        TAILQ_REMOVE(&gens, g, link);
+    TAILQ_INSERT_TAIL(&gen_all, g, link);
+    if (gen_bind(g, err, sizeof err) < 0) {
+        TAILQ_REMOVE(&gen_all, g, link);
         gen_free(g);
-        lsock_close_unused(any_gen_uses_fd, NULL, false);
+        gen_close_unused_sockets();
         reload_failed(err);
         return;
     }
     pending = g;
     for (int i = 0; i < g->n_slots; i++)
-        if (spawn(g, i) < 0) {
+        if (gen_spawn(g, i, master_pid) < 0) {
             /* Fork failing is the machine's state, not the config's. */
             gen_signal(g, SIGKILL);
             pending = NULL;
@@ -586,13 +322,13 @@ static void promote(void)
     if (old) {
         gen_drain(old, g->cfg);
         log_info("reload ok: generation %lu serving with %d workers; draining generation %lu",
-                 g->id, live_workers(g), old->id);
+                 g->id, gen_live(g), old->id);
     }
     update_pid_file(g->cfg);
     announced_ready = true;
     metrics_reload(true);
     metrics_set_generation(g->id);
-    metrics_set_workers(live_workers(cur));
+    metrics_set_workers(gen_live(cur));
     notify_ready(NULL);
     reloadctl_finish(RELOADCTL_OK);
 }
@@ -619,9 +355,8 @@ static void reap(void)
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         struct gen *g;
         int i;
-        if (!find_worker(pid, &g, &i))
+        if (!gen_find_worker(pid, &g, &i))
             continue;
-        struct slot *s = &g->slots[i];
         bool config = WIFEXITED(status) && WEXITSTATUS(status) == WORKER_EXIT_CONFIG;
         if (WIFEXITED(status))
             log_info("worker %ld (generation %lu) exited with status %d", (long)pid, g->id,
@@ -629,13 +364,7 @@ static void reap(void)
         else if (WIFSIGNALED(status))
             log_warn("worker %ld (generation %lu) killed by signal %d (%s)", (long)pid, g->id,
                      WTERMSIG(status), strsignal(WTERMSIG(status)));
-        s->pid = 0;
-        release_metric_slot(s);
-        if (s->ready_fd >= 0) {
-            close(s->ready_fd);
-            s->ready_fd = -1;
-        }
-        s->ready = false;
+        gen_slot_exited(g, i);
 
         if (stopping || g->state == GEN_DRAINING)
             continue;
@@ -657,9 +386,9 @@ static void reap(void)
             }
             continue;
         }
-        schedule_respawn(g, i, now);
+        gen_schedule_respawn(g, i, now);
     }
-    metrics_set_workers(live_workers(cur));
+    metrics_set_workers(gen_live(cur));
 }
 
 static void respawn_due(int64_t now)
@@ -671,23 +400,15 @@ static void respawn_due(int64_t now)
         if (s->pid == 0 && s->respawn_at && s->respawn_at <= now) {
             s->respawn_at = 0;
             log_info("respawning a worker of generation %lu", cur->id);
-            if (spawn(cur, i) == 0) {
+            if (gen_spawn(cur, i, master_pid) == 0) {
                 metrics_worker_restart();
             } else {
                 s->started = now;   /* a failed fork backs off too */
-                schedule_respawn(cur, i, now);
+                gen_schedule_respawn(cur, i, now);
             }
         }
     }
-    metrics_set_workers(live_workers(cur));
-}
-
-static bool gen_all_ready(const struct gen *g)
-{
-    for (int i = 0; i < g->n_slots; i++)
-        if (!g->slots[i].ready)
-            return false;
-    return true;
+    metrics_set_workers(gen_live(cur));
 }
 
 /* Read the ready bytes: one byte = serving; EOF = died first (CHLD follows). */
@@ -722,7 +443,7 @@ static void begin_stop(void)
     notify("STOPPING=1\nSTATUS=stopping");
     log_info("stopping: draining workers (up to %d s)", c->server.shutdown_timeout);
     stop_deadline = kill_deadline(c);
-    TAILQ_FOREACH(g, &gens, link) {
+    TAILQ_FOREACH(g, &gen_all, link) {
         for (int i = 0; i < g->n_slots; i++)
             g->slots[i].respawn_at = 0;
         gen_signal(g, SIGTERM);
@@ -739,7 +460,7 @@ static void kill_all(void)
 {
     struct gen *g;
 
-    TAILQ_FOREACH(g, &gens, link)
+    TAILQ_FOREACH(g, &gen_all, link)
         gen_signal(g, SIGKILL);
 }
 
@@ -749,7 +470,7 @@ static void reap_all_blocking(void)
 {
     int64_t until = clock_mono_ms() + 5000;
 
-    while (total_live() > 0 && clock_mono_ms() < until) {
+    while (gen_total_live() > 0 && clock_mono_ms() < until) {
         int status;
         pid_t pid = waitpid(-1, &status, WNOHANG);
         if (pid < 0 && errno == ECHILD)
@@ -757,7 +478,7 @@ static void reap_all_blocking(void)
         if (pid > 0) {
             struct gen *g;
             int i;
-            if (find_worker(pid, &g, &i))
+            if (gen_find_worker(pid, &g, &i))
                 g->slots[i].pid = 0;
             continue;
         }
@@ -780,17 +501,17 @@ static void check_deadlines(int64_t now)
 {
     struct gen *g;
 
-    TAILQ_FOREACH(g, &gens, link)
+    TAILQ_FOREACH(g, &gen_all, link)
         if (g->state == GEN_DRAINING && !g->killed && now >= g->deadline
-            && live_workers(g) > 0) {
+            && gen_live(g) > 0) {
             log_warn("generation %lu did not drain in time; killing %d workers",
-                     g->id, live_workers(g));
+                     g->id, gen_live(g));
             gen_signal(g, SIGKILL);
             g->killed = true;
         }
     if (pending && now >= pending->deadline)
         abort_pending("the new workers did not become ready in time");
-    if (stopping && !stop_killed && now >= stop_deadline && total_live() > 0) {
+    if (stopping && !stop_killed && now >= stop_deadline && gen_total_live() > 0) {
         log_warn("workers did not stop in time; killing them");
         kill_all();
         stop_killed = true;
@@ -811,7 +532,7 @@ static int64_t next_wakeup(void)
     struct gen *g;
     int64_t t = -1;
 
-    TAILQ_FOREACH(g, &gens, link) {
+    TAILQ_FOREACH(g, &gen_all, link) {
         if ((g->state == GEN_DRAINING && !g->killed) || g == pending)
             t = min_deadline(t, g->deadline);
         for (int i = 0; g == cur && !stopping && i < g->n_slots; i++)
@@ -835,7 +556,7 @@ static void reopen_logs(void)
     else
         log_info("log files reopened");
     chown_logs(cur);
-    TAILQ_FOREACH(g, &gens, link)
+    TAILQ_FOREACH(g, &gen_all, link)
         gen_signal(g, SIGUSR1);
 }
 
@@ -845,7 +566,7 @@ static void sleep_once(const sigset_t *sleep_mask)
     struct gen *g;
     int n = 0;
 
-    TAILQ_FOREACH(g, &gens, link)
+    TAILQ_FOREACH(g, &gen_all, link)
         n += g->n_slots;
     struct pollfd *pfds = calloc((size_t)n + 1, sizeof *pfds);
     struct slot **owners = calloc((size_t)n + 1, sizeof *owners);
@@ -856,7 +577,7 @@ static void sleep_once(const sigset_t *sleep_mask)
         owners = NULL;
     }
     n = 0;
-    TAILQ_FOREACH(g, &gens, link)
+    TAILQ_FOREACH(g, &gen_all, link)
         for (int i = 0; pfds && i < g->n_slots; i++)
             if (g->slots[i].ready_fd >= 0) {
                 pfds[n].fd = g->slots[i].ready_fd;
@@ -889,9 +610,9 @@ static void sleep_once(const sigset_t *sleep_mask)
 static void cleanup(void)
 {
     remove_pid_file();
-    while (!TAILQ_EMPTY(&gens)) {
-        struct gen *g = TAILQ_FIRST(&gens);
-        TAILQ_REMOVE(&gens, g, link);
+    while (!TAILQ_EMPTY(&gen_all)) {
+        struct gen *g = TAILQ_FIRST(&gen_all);
+        TAILQ_REMOVE(&gen_all, g, link);
         gen_free(g);
     }
     pending = cur = NULL;
@@ -909,15 +630,14 @@ static int start(struct cfg *cfg)
 
     if (!g) {
         log_error("out of memory");
-        cfg_free(cfg);
         return -1;
     }
     g->id = next_gen_id++;
     g->state = GEN_ACTIVE;
-    TAILQ_INSERT_TAIL(&gens, g, link);
+    TAILQ_INSERT_TAIL(&gen_all, g, link);
     cur = g;
     if (proc_resolve_user(cfg, &g->user, err, sizeof err) < 0 ||
-        bind_for(g, err, sizeof err) < 0) {
+        gen_bind(g, err, sizeof err) < 0) {
         log_error("%s", err);
         return -1;
     }
@@ -938,11 +658,11 @@ static int start(struct cfg *cfg)
     }
     metrics_set_generation(g->id);
     for (int i = 0; i < g->n_slots; i++)
-        if (spawn(g, i) < 0) {
+        if (gen_spawn(g, i, master_pid) < 0) {
             g->slots[i].started = clock_mono_ms();   /* a failed fork backs off too */
-            schedule_respawn(g, i, clock_mono_ms());
+            gen_schedule_respawn(g, i, clock_mono_ms());
         }
-    metrics_set_workers(live_workers(cur));
+    metrics_set_workers(gen_live(cur));
     return 0;
 }
 
@@ -988,12 +708,12 @@ int master_run(struct cfg *cfg)
 
         if (!announced_ready && !stopping && gen_all_ready(cur)) {
             announced_ready = true;
-            log_info("generation %lu serving with %d workers", cur->id, live_workers(cur));
+            log_info("generation %lu serving with %d workers", cur->id, gen_live(cur));
             notify_ready(NULL);
         }
         if (pending && gen_all_ready(pending))
             promote();
-        if (stopping && total_live() == 0)
+        if (stopping && gen_total_live() == 0)
             break;
         /* One reload at a time; a HUP meanwhile waits for the next turn. */
         if (sig_hup && !stopping && !pending) {

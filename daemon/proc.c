@@ -8,6 +8,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,9 @@
 #include "errbuf.h"
 #include "log.h"
 #include "worker.h"
+
+const int proc_master_signals[] = { SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGCHLD };
+const size_t proc_n_master_signals = sizeof proc_master_signals / sizeof proc_master_signals[0];
 
 int proc_resolve_user(const struct cfg *cfg, struct proc_user *out, char *err, size_t errlen)
 {

@@ -1,6 +1,7 @@
 /*
  * proc.h - process matters of the master and its workers: the pid file,
- * the user and group the workers run as and the dropping of privileges,
+ * the signals the master handles, the user and group the workers run as
+ * and the dropping of privileges,
  * and telling whether a pid is (still) a presignd.
  */
 #ifndef PRESIGND_PROC_H
@@ -11,6 +12,12 @@
 #include <sys/types.h>
 
 struct cfg;
+
+/* The signals the master handles with its own handlers; a forked worker
+ * sets them back to default (and blocked, as forked) until its own
+ * handlers are in place. */
+extern const int proc_master_signals[];
+extern const size_t proc_n_master_signals;
 
 /* Whom the workers run as: DROP false means "as the master". */
 struct proc_user {
