@@ -56,7 +56,9 @@ $(PKG_MK): Makefile scripts/bootstrap
 WARN      := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
              -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral
 CFLAGS    ?= -O2 -g
-ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -DPRESIGND_VERSION='"$(VERSION)"' \
+# CPPFLAGS: the preprocessor flags of the environment, e.g. dpkg-buildflags'
+# -D_FORTIFY_SOURCE=2 in a package build.
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -DPRESIGND_VERSION='"$(VERSION)"' $(CPPFLAGS) \
               $(WARN) $(CFLAGS) $(SANITIZE) -Icommon -Idaemon $(PKG_CFLAGS)
 ALL_LDFLAGS := $(SANITIZE) $(LDFLAGS)
 LIBS      := $(PKG_LIBS) -lm
