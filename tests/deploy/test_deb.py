@@ -17,6 +17,7 @@ In the sandbox, systemctl is a stand-in that records its calls and makes
 the maintainer scripts believe systemd runs (/run/systemd/system), so the
 test sees what an install, an upgrade and a removal would ask of systemd.
 """
+import functools
 import os
 import re
 import shutil
@@ -79,9 +80,10 @@ def need(*tools):
                         f"{t} is not installed (scripts/bootstrap deb)")
 
 
-@pytest.fixture(scope="module")
-def deb():
-    """`make deb`, once: {"deb", "changes", "version", "arch", "seconds"}."""
+@functools.lru_cache(maxsize=None)
+def build_deb():
+    """`make deb`, once per test run (test_terraform.py installs the same
+    package): {"deb", "changes", "version", "arch", "seconds"}."""
     need("dpkg-buildpackage", "dh", "lintian")
     env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
     start = time.monotonic()
@@ -97,6 +99,11 @@ def deb():
     print(f"make deb: {seconds:.1f} s")
     return {"deb": path, "changes": ROOT / "build" / f"presignd_{version}_{arch}.changes",
             "version": version, "arch": arch, "seconds": seconds}
+
+
+@pytest.fixture(scope="module")
+def deb():
+    return build_deb()
 
 
 def test_make_deb_builds_the_package(deb):
@@ -240,10 +247,9 @@ class Sandbox:
         r = self.sh(SANDBOX_PREPARE)
         assert r.returncode == 0, r.stderr
 
-    def sh(self, script, check=False):
-        """Run SCRIPT with sh inside the sandbox (chrooted)."""
-        r = run(["nsenter", "--target", str(self.proc.pid), "--mount", "--",
-                 "chroot", str(self.root), "sh", "-c", script])
+    def sh(self, script, check=False, shell="sh"):
+        """Run SCRIPT with SHELL inside the sandbox (chrooted)."""
+        r = run([*self.prefix, shell, "-c", script])
         if check:
             assert r.returncode == 0, f"{script}\n{r.stdout}\n{r.stderr}"
         return r
