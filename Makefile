@@ -5,7 +5,8 @@
 #   make run        local S3 + presignd on etc/presignd.dev.yaml, foreground
 #   make bench      benchmarks (prints figures, asserts nothing)
 #   make install    PREFIX=/usr/local DESTDIR=...
-#   make dist       build/presignd-VERSION.tar.gz (binary tarball for user-data)
+#   make dist       build/presignd-VERSION.tar.gz (binary tarball, other distributions)
+#   make deb        build/presignd_VERSION-1_ARCH.deb (Debian package, debian/)
 #
 # Sources are picked up by wildcard: common/*.c becomes build/libpresignd.a,
 # daemon/*.c links against it into build/presignd, tests/unit/test_*.c each
@@ -37,7 +38,8 @@ PKGS      := libevent libcurl libcrypto yaml-0.1 json-c uuid expat
 .DEFAULT_GOAL := all
 PRESIGND_BOOTSTRAP ?= yes
 PKG_MK    := build/pkg.mk
-NO_BUILD_GOALS := clean uninstall bootstrap lint
+# deb compiles too, but in its own copy of the tree (see the deb target).
+NO_BUILD_GOALS := clean uninstall bootstrap lint deb
 ifneq ($(filter-out $(NO_BUILD_GOALS),$(or $(MAKECMDGOALS),all)),)
 include $(PKG_MK)
 endif
@@ -56,7 +58,9 @@ $(PKG_MK): Makefile scripts/bootstrap
 WARN      := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
              -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral
 CFLAGS    ?= -O2 -g
-ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -DPRESIGND_VERSION='"$(VERSION)"' \
+# CPPFLAGS: the preprocessor flags of the environment, e.g. dpkg-buildflags'
+# -D_FORTIFY_SOURCE=2 in a package build.
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -DPRESIGND_VERSION='"$(VERSION)"' $(CPPFLAGS) \
               $(WARN) $(CFLAGS) $(SANITIZE) -Icommon -Idaemon $(PKG_CFLAGS)
 ALL_LDFLAGS := $(SANITIZE) $(LDFLAGS)
 LIBS      := $(PKG_LIBS) -lm
@@ -80,7 +84,7 @@ DLIB_OBJ   := $(filter-out $(BUILD)/obj/daemon/main.o,$(DAEMON_OBJ))
 Q          ?= @
 
 .PHONY: all test unit unit-asan asan integration run bench install uninstall \
-        dist clean bootstrap check-config lint fuzz tools
+        dist deb clean bootstrap check-config lint fuzz tools
 
 all: $(BUILD)/presignd
 
@@ -210,6 +214,35 @@ dist: all
 	$(MAKE) install DESTDIR=$(CURDIR)/$(BUILD)/dist PREFIX=/usr/local
 	tar -C $(BUILD)/dist -czf $(BUILD)/presignd-$(VERSION).tar.gz .
 	@echo "$(BUILD)/presignd-$(VERSION).tar.gz"
+
+# The Debian package (debian/, debhelper). dpkg-buildpackage writes its
+# results beside the source directory and debhelper stages files inside it,
+# so it runs in a copy of the tree, build/deb/presignd-VERSION (as if
+# unpacked from a source package), never in the checkout itself; the .deb,
+# its -dbgsym companion, .buildinfo and .changes are then copied to build/.
+# debian/rules sets PRESIGND_BOOTSTRAP=no: the package's Build-Depends, which
+# `scripts/bootstrap deb` installs here, are what a package build may use.
+# The outer make's flags stay out (a -j jobserver would confuse the inner
+# make); DEB_BUILD_OPTIONS=parallel=N sets the build's parallelism instead.
+DEB_WORK := build/deb
+deb:
+	@scripts/bootstrap deb
+	@set -e; v=$$(dpkg-parsechangelog -S Version); \
+	  if [ "$${v%-*}" != "$(VERSION)" ]; then \
+	    echo "make deb: debian/changelog is at $$v but the Makefile at $(VERSION);" \
+	      "add a changelog entry first (dch -v $(VERSION)-1)" >&2; exit 1; fi
+	rm -rf $(DEB_WORK)
+	mkdir -p $(DEB_WORK)/presignd-$(VERSION)
+	tar -cf - --exclude=./build --exclude=./.git --exclude=./tests/node_modules \
+	  --exclude=__pycache__ . | tar -C $(DEB_WORK)/presignd-$(VERSION) -xf -
+	cd $(DEB_WORK)/presignd-$(VERSION) && \
+	  env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+	  DEB_BUILD_OPTIONS="parallel=$$(nproc) $$DEB_BUILD_OPTIONS" \
+	  dpkg-buildpackage -b -us -uc
+	@set -e; cd $(DEB_WORK); \
+	  files=$$(ls presignd*_$(VERSION)-*.deb presignd_$(VERSION)-*.buildinfo \
+	           presignd_$(VERSION)-*.changes); \
+	  cp $$files ../; for f in $$files; do echo "build/$$f"; done
 
 clean:
 	rm -rf build

@@ -15,6 +15,9 @@
  * flush is one write(2) of whole lines on the O_APPEND descriptor, so lines
  * still never interleave. Pipes and sockets (the journal) keep one write
  * per line: writes to a pipe are atomic only up to PIPE_BUF.
+ *
+ * When stderr is the journal, lines written there start with their syslog
+ * priority instead of a timestamp (see stderr_is_journal()).
  */
 #include "log.h"
 #include "errbuf.h"
@@ -44,6 +47,9 @@ static enum log_level log_min = LOG_LVL_INFO;
 static const char *log_role = "presignd";
 
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
+/* syslog priorities of the levels: LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERR */
+static const int level_priorities[] = { 7, 6, 4, 3 };
+#define ACCESS_PRIORITY "<6>"       /* access lines are informational */
 
 static char *acc_buf;               /* ACCESS_BUF_SIZE bytes once attached */
 static size_t acc_len;
@@ -51,12 +57,42 @@ static struct event *acc_flush_ev;  /* on the attached loop, or NULL */
 static bool acc_regular;            /* access_fd is a regular file */
 
 static void write_all(int fd, const char *buf, size_t len);
+static bool stderr_is_journal(void);
 
 static void access_fd_changed(void)
 {
     struct stat st;
 
-    acc_regular = fstat(access_fd, &st) == 0 && S_ISREG(st.st_mode);
+    /* Never batch lines to the journal: each gets its priority prefix. */
+    acc_regular = fstat(access_fd, &st) == 0 && S_ISREG(st.st_mode) &&
+                  !(access_fd == STDERR_FILENO && stderr_is_journal());
+}
+
+/*
+ * Whether fd 2 is a stream to journald: systemd then sets JOURNAL_STREAM to
+ * "DEVICE:INODE" of that socket (systemd.exec(5)), and fd 2 must still be it
+ * (a variable inherited by a process whose stderr was redirected since does
+ * not count). There, a line that starts with "<N>" is stored with syslog
+ * priority N (sd-daemon(3)), so `journalctl -p err` works, and the journal
+ * keeps its own timestamp of every line, so ours would only repeat it.
+ * Decided once per process (workers inherit the answer with fd 2).
+ */
+static bool stderr_is_journal(void)
+{
+    static int journal = -1;
+
+    if (journal < 0) {
+        const char *env = getenv("JOURNAL_STREAM");
+        unsigned long long dev, ino;
+        char extra;
+        struct stat st;
+
+        journal = env && sscanf(env, "%llu:%llu%c", &dev, &ino, &extra) == 2 &&
+                  fstat(STDERR_FILENO, &st) == 0 &&
+                  (unsigned long long)st.st_dev == dev &&
+                  (unsigned long long)st.st_ino == ino;
+    }
+    return journal;
 }
 
 void log_access_flush(void)
@@ -220,8 +256,14 @@ void log_vmsg(enum log_level level, const char *fmt, va_list ap)
         return;
     int saved = errno;
     char line[LOG_LINE_MAX];
-    size_t n = format_time(line, sizeof line);
-    n += (size_t)snprintf(line + n, sizeof line - n, " [%s] %s[%ld]: ",
+    size_t n;
+    if (log_fd == STDERR_FILENO && stderr_is_journal()) {
+        n = (size_t)snprintf(line, sizeof line, "<%d>", level_priorities[level]);
+    } else {
+        n = format_time(line, sizeof line);
+        line[n++] = ' ';
+    }
+    n += (size_t)snprintf(line + n, sizeof line - n, "[%s] %s[%ld]: ",
                           level_names[level], log_role, (long)getpid());
     int m = vsnprintf(line + n, sizeof line - n - 1, fmt, ap);
     if (m < 0)
@@ -263,18 +305,17 @@ void log_access(const char *line, size_t len)
         return;
     }
     log_access_flush();
+    /* The JSON carries its own "time": only the priority is added. */
+    const char *prio = access_fd == STDERR_FILENO && stderr_is_journal() ? ACCESS_PRIORITY : "";
+    size_t plen = strlen(prio), total = plen + len + 1;
     char buf[LOG_LINE_MAX];
-    if (len < sizeof buf) {
-        memcpy(buf, line, len);
-        buf[len] = '\n';
-        write_all(access_fd, buf, len + 1);
-    } else {
-        char *big = malloc(len + 1);
-        if (!big)
-            return;
-        memcpy(big, line, len);
-        big[len] = '\n';
-        write_all(access_fd, big, len + 1);
-        free(big);
-    }
+    char *out = total <= sizeof buf ? buf : malloc(total);
+    if (!out)
+        return;
+    memcpy(out, prio, plen);
+    memcpy(out + plen, line, len);
+    out[total - 1] = '\n';
+    write_all(access_fd, out, total);
+    if (out != buf)
+        free(out);
 }

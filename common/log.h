@@ -2,6 +2,10 @@
  * log.h - error and lifecycle logging for every presignd process.
  *
  * One line per message: "2026-11-28T06:15:55.123Z [info] presignd[1234]: text".
+ * When stderr is the journal (JOURNAL_STREAM names fd 2), lines written there
+ * carry their syslog priority instead of the timestamp, which journald adds:
+ * "<6>[info] presignd[1234]: text" (<3> error, <4> warn, <6> info, <7> debug;
+ * access lines "<6>{...}").
  * The destination is stderr (systemd's journal) or a file opened in append
  * mode; log_reopen() reopens the file after rotation (SIGUSR1). Access log
  * lines are JSON and go through log_access() to their own destination.

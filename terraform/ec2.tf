@@ -132,11 +132,11 @@ resource "aws_vpc_security_group_ingress_rule" "instance_metrics" {
   referenced_security_group_id = each.value
 }
 
-# Out: HTTPS to S3 (and to the tarball), HTTP for apt mirrors. The metadata
+# Out: HTTPS to S3 (and to the package), HTTP for apt mirrors. The metadata
 # service, DNS and time service are link-local and not filtered by groups.
 resource "aws_vpc_security_group_egress_rule" "instance_https" {
   security_group_id = aws_security_group.instance.id
-  description       = "HTTPS: S3, the presignd tarball, apt"
+  description       = "HTTPS: S3, the presignd package, apt"
   ip_protocol       = "tcp"
   from_port         = 443
   to_port           = 443
@@ -193,8 +193,8 @@ resource "aws_launch_template" "presignd" {
   }
 
   user_data = base64encode(templatefile("${path.module}/templates/user-data.sh.tftpl", {
-    tarball_url    = var.presignd_tarball_url
-    tarball_sha256 = var.presignd_tarball_sha256
+    package_url    = var.presignd_package_url
+    package_sha256 = var.presignd_package_sha256
     region         = var.region
     config         = local.presignd_config
   }))
@@ -213,7 +213,7 @@ resource "aws_launch_template" "presignd" {
   }
 
   # The role's policies must exist before an instance asks for credentials.
-  depends_on = [aws_iam_role_policy.presignd, aws_iam_role_policy.tarball, aws_iam_role_policy.kms]
+  depends_on = [aws_iam_role_policy.presignd, aws_iam_role_policy.package, aws_iam_role_policy.kms]
 }
 
 # --- load balancer --------------------------------------------------------------
@@ -323,7 +323,7 @@ resource "aws_autoscaling_group" "presignd" {
 
   # ELB health: an instance whose /health fails is replaced, and an instance
   # refresh waits for new instances to pass /health before going on, so a
-  # bad tarball or config stops a rollout instead of completing it.
+  # bad package or config stops a rollout instead of completing it.
   target_group_arns         = [aws_lb_target_group.presignd.arn]
   health_check_type         = "ELB"
   health_check_grace_period = 300
@@ -334,7 +334,7 @@ resource "aws_autoscaling_group" "presignd" {
     version = aws_launch_template.presignd.latest_version
   }
 
-  # A new launch template version (new tarball, new settings) replaces the
+  # A new launch template version (new package, new settings) replaces the
   # instances a few at a time, keeping most of them in service.
   instance_refresh {
     strategy = "Rolling"

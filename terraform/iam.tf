@@ -99,32 +99,32 @@ resource "aws_iam_instance_profile" "presignd" {
   role = aws_iam_role.presignd.name
 }
 
-# Installing: the user-data fetches the `make dist` tarball with the role's
+# Installing: the user-data fetches the `make deb` package with the role's
 # credentials when it lives on S3. Read access to that one object, nothing
 # else; a separate policy so the presignd policy above stays exactly what
 # the daemon needs.
 locals {
-  tarball_on_s3 = startswith(var.presignd_tarball_url, "s3://")
+  package_on_s3 = startswith(var.presignd_package_url, "s3://")
   # s3://BUCKET/KEY -> arn:aws:s3:::BUCKET/KEY
-  tarball_arn = local.tarball_on_s3 ? "arn:${data.aws_partition.current.partition}:s3:::${trimprefix(var.presignd_tarball_url, "s3://")}" : ""
+  package_arn = local.package_on_s3 ? "arn:${data.aws_partition.current.partition}:s3:::${trimprefix(var.presignd_package_url, "s3://")}" : ""
 }
 
-data "aws_iam_policy_document" "tarball" {
-  count = local.tarball_on_s3 ? 1 : 0
+data "aws_iam_policy_document" "package" {
+  count = local.package_on_s3 ? 1 : 0
 
   statement {
-    sid       = "ReadPresigndTarball"
+    sid       = "ReadPresigndPackage"
     effect    = "Allow"
     actions   = ["s3:GetObject"]
-    resources = [local.tarball_arn]
+    resources = [local.package_arn]
   }
 }
 
-resource "aws_iam_role_policy" "tarball" {
-  count  = local.tarball_on_s3 ? 1 : 0
-  name   = "${var.name}-read-tarball"
+resource "aws_iam_role_policy" "package" {
+  count  = local.package_on_s3 ? 1 : 0
+  name   = "${var.name}-read-package"
   role   = aws_iam_role.presignd.id
-  policy = data.aws_iam_policy_document.tarball[0].json
+  policy = data.aws_iam_policy_document.package[0].json
 }
 
 # With SSE-KMS, S3 encrypts and decrypts with the key on behalf of whoever

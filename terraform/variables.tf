@@ -114,23 +114,23 @@ variable "cors_max_age_seconds" {
 
 # --- presignd ---------------------------------------------------------------------
 
-variable "presignd_tarball_url" {
-  description = "Where instances fetch presignd from: the tarball `make dist` builds (build/presignd-VERSION.tar.gz), as s3://BUCKET/KEY (read with the instance role, which gets s3:GetObject on that one object) or an https:// URL."
+variable "presignd_package_url" {
+  description = "Where instances fetch presignd from: the Debian package `make deb` builds (build/presignd_VERSION-1_ARCH.deb, for the AMI's release and architecture), as s3://BUCKET/KEY (read with the instance role, which gets s3:GetObject on that one object) or an https:// URL. apt installs it with the libraries it depends on."
   type        = string
 
   validation {
-    condition     = can(regex("^(s3://[a-z0-9][a-z0-9.-]+[a-z0-9]/.+|https://.+)\\.(tar\\.gz|tgz)$", var.presignd_tarball_url))
-    error_message = "The tarball URL must be s3://BUCKET/KEY.tar.gz or https://.../NAME.tar.gz."
+    condition     = can(regex("^(s3://[a-z0-9][a-z0-9.-]+[a-z0-9]/.+|https://.+)\\.deb$", var.presignd_package_url))
+    error_message = "The package URL must be s3://BUCKET/KEY.deb or https://.../NAME.deb."
   }
 }
 
-variable "presignd_tarball_sha256" {
-  description = "SHA-256 of the tarball (hex). When set, instances refuse a tarball that does not match. Recommended."
+variable "presignd_package_sha256" {
+  description = "SHA-256 of the package (hex). When set, instances refuse a package that does not match. Recommended."
   type        = string
   default     = ""
 
   validation {
-    condition     = var.presignd_tarball_sha256 == "" || can(regex("^[0-9a-f]{64}$", var.presignd_tarball_sha256))
+    condition     = var.presignd_package_sha256 == "" || can(regex("^[0-9a-f]{64}$", var.presignd_package_sha256))
     error_message = "The SHA-256 must be empty or 64 lower-case hex digits."
   }
 }
@@ -208,7 +208,7 @@ variable "shutdown_timeout" {
 # --- instances -------------------------------------------------------------------
 
 variable "instance_type" {
-  description = "EC2 instance type. presignd is small: a t3.small or t4g.small (with an arm64 tarball and AMI) serves thousands of requests per second."
+  description = "EC2 instance type. presignd is small: a t3.small or t4g.small (with an arm64 package and AMI) serves thousands of requests per second."
   type        = string
   default     = "t3.small"
 
@@ -230,7 +230,7 @@ variable "ami_id" {
 }
 
 variable "ami_architecture" {
-  description = "CPU architecture of the AMI looked up when ami_id is empty; must match the instance type and the tarball."
+  description = "CPU architecture of the AMI looked up when ami_id is empty; must match the instance type and the package."
   type        = string
   default     = "x86_64"
 
@@ -323,7 +323,7 @@ variable "subnet_ids" {
 }
 
 variable "instance_subnet_ids" {
-  description = "Subnets of the instances. Empty: the load balancer's subnets. Private subnets need a NAT gateway (or VPC endpoints) so instances reach apt, the tarball and S3."
+  description = "Subnets of the instances. Empty: the load balancer's subnets. Private subnets need a NAT gateway (or VPC endpoints) so instances reach apt, the package and S3."
   type        = list(string)
   default     = []
 
@@ -339,7 +339,7 @@ variable "instance_subnet_ids" {
 }
 
 variable "associate_public_ip" {
-  description = "Give instances a public IP address (needed in public subnets without a NAT gateway to reach apt and the tarball). They stay unreachable from outside: their security group admits only the load balancer."
+  description = "Give instances a public IP address (needed in public subnets without a NAT gateway to reach apt and the package). They stay unreachable from outside: their security group admits only the load balancer."
   type        = bool
   default     = true
 }

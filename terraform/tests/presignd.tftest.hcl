@@ -32,7 +32,7 @@ variables {
   cors_allowed_origins = ["https://app.example.com"]
   vpc_id               = "vpc-0123456789abcdef0"
   subnet_ids           = ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"]
-  presignd_tarball_url = "s3://presignd-artifacts/presignd-1.0.0.tar.gz"
+  presignd_package_url = "s3://presignd-artifacts/presignd_1.0.0-1_amd64.deb"
 }
 
 run "plan_defaults" {
@@ -51,8 +51,8 @@ run "plan_defaults" {
   }
 
   assert {
-    condition     = jsondecode(data.aws_iam_policy_document.tarball[0].json).Statement[0].Resource == "arn:aws:s3:::presignd-artifacts/presignd-1.0.0.tar.gz"
-    error_message = "The tarball policy must name exactly the tarball object."
+    condition     = jsondecode(data.aws_iam_policy_document.package[0].json).Statement[0].Resource == "arn:aws:s3:::presignd-artifacts/presignd_1.0.0-1_amd64.deb"
+    error_message = "The package policy must name exactly the package object."
   }
 
   assert {
@@ -162,10 +162,20 @@ run "desired_above_max" {
   expect_failures = [var.desired_capacity]
 }
 
-run "bad_tarball_url" {
+run "bad_package_url" {
   command = plan
   variables {
-    presignd_tarball_url = "ftp://example.com/presignd.tar.gz"
+    presignd_package_url = "ftp://example.com/presignd_1.0.0-1_amd64.deb"
   }
-  expect_failures = [var.presignd_tarball_url]
+  expect_failures = [var.presignd_package_url]
+}
+
+# The user-data installs a Debian package with apt; a `make dist` tarball
+# would not install.
+run "tarball_url_refused" {
+  command = plan
+  variables {
+    presignd_package_url = "s3://presignd-artifacts/presignd-1.0.0.tar.gz"
+  }
+  expect_failures = [var.presignd_package_url]
 }

@@ -58,7 +58,8 @@ def _tree_files():
 def fresh(tmp_path):
     """A copy of the source tree and an environment that looks like a
     machine where nothing was installed yet."""
-    harness.require(os.path.isdir(ROOT / ".git"), "not a git checkout")
+    # .git is a file in a linked worktree (git worktree add), a directory otherwise.
+    harness.require(os.path.exists(ROOT / ".git"), "not a git checkout")
     src = tmp_path / "src"
     for rel in _tree_files():
         p = ROOT / rel
@@ -142,6 +143,21 @@ def test_make_dist(fresh):
     _make(fresh, "dist")
     _installed_first(fresh)
     assert list((fresh.src / "build").glob("presignd-*.tar.gz"))
+
+
+def test_make_deb(fresh):
+    """make deb installs the packaging tools (its bootstrap group) with the
+    build packages before anything asks pkg-config, then builds the .deb
+    (with PRESIGND_BOOTSTRAP=no inside: the build installs nothing itself)."""
+    r = _make(fresh, "deb")
+    _installed_first(fresh)
+    log = (fresh.state / "apt-get.log").read_text()
+    assert "debhelper" in log and "lintian" in log, log
+    installs = [ln for ln in log.splitlines() if ln.startswith("install")]
+    assert len(installs) == 1, "the package build ran apt-get again:\n" + log
+    assert "bootstrap (deb)" in r.stdout
+    assert "bootstrap (build)" not in r.stdout + r.stderr, "the package build ran the bootstrap"
+    assert any(ln.startswith("build/presignd_") and ln.endswith(".deb") for ln in r.stdout.split())
 
 
 def test_make_fuzz(fresh):

@@ -265,13 +265,13 @@ def test_role_trust_and_instance_profile(tf):
     assert profile["role"] == "${aws_iam_role.presignd.name}"
 
 
-def test_tarball_policy_reads_one_object(tf):
-    doc = tf["data"]["aws_iam_policy_document"]["tarball"]
+def test_package_policy_reads_one_object(tf):
+    doc = tf["data"]["aws_iam_policy_document"]["package"]
     (st,) = tf_statements(doc)
     assert st["actions"] == ["s3:GetObject"]
-    assert st["resources"] == ["${local.tarball_arn}"]
-    arn = tf["locals"]["tarball_arn"]
-    assert "trimprefix(var.presignd_tarball_url" in arn and ":s3:::" in arn
+    assert st["resources"] == ["${local.package_arn}"]
+    arn = tf["locals"]["package_arn"]
+    assert "trimprefix(var.presignd_package_url" in arn and ":s3:::" in arn
 
 
 # ---------------------------------------------------------------------------
@@ -416,7 +416,7 @@ def test_autoscaling_group(tf):
 KEY_VALIDATED = {
     "region", "name", "bucket_name", "upload_prefix", "cors_allowed_origins",
     "instance_type", "vpc_id", "subnet_ids", "min_size", "max_size", "desired_capacity",
-    "presignd_tarball_url", "presign_expires", "max_file_size", "allowed_types",
+    "presignd_package_url", "presign_expires", "max_file_size", "allowed_types",
     "certificate_arn", "allowed_cidrs",
 }
 
@@ -439,6 +439,8 @@ def test_variables_described_and_validated(tf):
     assert "length(var.subnet_ids) >= 2" in variables["subnet_ids"]["validation"][0]["condition"]
     cond = variables["presign_expires"]["validation"][0]["condition"]
     assert ">= 1" in cond and "<= 604800" in cond
+    # What the user-data installs with apt: a .deb, nothing else.
+    assert "\\.deb$" in variables["presignd_package_url"]["validation"][0]["condition"]
 
 
 def test_outputs(tf):
@@ -486,8 +488,8 @@ def rendered(tmp_path_factory):
     config = tf_render(f'templatefile("presignd.yaml.tftpl", {hcl_value(CONFIG_VARS)})', work)
     user_data = tf_render(
         'templatefile("user-data.sh.tftpl", ' + hcl_value({
-            "tarball_url": "s3://artifacts-example/presignd/presignd-1.0.0.tar.gz",
-            "tarball_sha256": "0" * 64, "region": "eu-west-1"})[:-1]
+            "package_url": "s3://artifacts-example/presignd/presignd_1.0.0-1_amd64.deb",
+            "package_sha256": "0" * 64, "region": "eu-west-1"})[:-1]
         + f', "config" = {json.dumps(config)}}})', work)
     return {"config": config, "user_data": user_data, "dir": work}
 
@@ -525,38 +527,51 @@ def test_rendered_user_data(rendered, tmp_path):
     if shutil.which("shellcheck"):
         out = subprocess.run(["shellcheck", "-s", "bash", str(path)], capture_output=True, text=True)
         assert out.returncode == 0, out.stdout
-    for lib in ("libevent-2.1-7", "libcurl4", "libyaml-0-2", "libjson-c5", "libuuid1", "libexpat1"):
-        assert re.search(rf"apt-get install [^\n]*(\\\n[^\n]*)*\b{re.escape(lib)}\b", script), lib
-    # /lib is a symlink on merged-/usr systems; a plain tar -x would replace it.
-    assert re.search(r"tar --keep-directory-symlink [^\n]*-xzf \"\$tarball\" -C /", script)
-    assert 'sha256sum -c' in script
-    assert "X-aws-ec2-metadata-token" in script  # IMDSv2 for the s3:// tarball
-    assert "systemctl daemon-reload" in script
+    # The package is installed by apt from its file, which resolves the
+    # libraries it depends on: none is listed by hand, nothing is unpacked.
+    assert re.search(r"^\(cd \"\$workdir\" && retry apt-get install -y [^\n]*\./presignd\.deb\)$",
+                     script, re.M), script
+    for lib in ("libevent", "libcurl4", "libssl3", "libyaml", "libjson-c", "libuuid", "libexpat"):
+        assert lib not in script, lib
+    assert "tar " not in script and "make dist" not in script
+    assert 'echo "$PACKAGE_SHA256  $workdir/presignd.deb" | sha256sum -c -' in script
+    assert "X-aws-ec2-metadata-token" in script  # IMDSv2 for the s3:// package
+    assert "presignd=/usr/sbin/presignd" in script
     assert "systemctl enable --now presignd" in script
     assert '"$presignd" -t -c "$CONFIG"' in script
-    # The config is written verbatim (quoted heredoc: no shell expansion).
+    # The config is written verbatim (quoted heredoc: no shell expansion),
+    # after the package (whose example it replaces) and before the start.
     assert "<<'PRESIGND_CONFIG_EOF'\n" + rendered["config"] + "\nPRESIGND_CONFIG_EOF" in script
+    assert script.index("./presignd.deb") < script.index("PRESIGND_CONFIG_EOF") < \
+        script.index("systemctl enable --now presignd")
 
 
-def test_user_data_installs_a_make_dist_tarball(rendered, tmp_path):
-    """Run the install step of the user-data on a `make dist`-shaped tarball
-    into a fake merged-/usr root: the /lib symlink must survive."""
+def test_user_data_installs_the_package_with_apt(rendered, tmp_path):
+    """The user-data's install step, run for real on the package `make
+    deb` builds, in test_deb.py's throwaway root (an overlay of this
+    machine's /, where the libraries are installed, as on an instance after
+    apt resolved them): apt installs it from the file, nothing is enabled or
+    started, and the binary runs."""
+    from test_deb import Sandbox, build_deb, starts
+    harness.require(os.geteuid() == 0, "installing the package needs root")
     script = rendered["user_data"]
-    m = re.search(r"^(tar --keep-directory-symlink [^\n]*)$", script, re.M)
-    cmd = m.group(1).replace('"$tarball"', '"$1"').replace("-C /", '-C "$2"')
-    src, root = tmp_path / "src", tmp_path / "root"
-    (src / "lib/systemd/system").mkdir(parents=True)
-    (src / "lib/systemd/system/presignd.service").write_text("[Service]\n")
-    (src / "usr/local/sbin").mkdir(parents=True)
-    (src / "usr/local/sbin/presignd").write_text("#!/bin/sh\n")
-    (root / "usr/lib").mkdir(parents=True)
-    (root / "lib").symlink_to("usr/lib")
-    tarball = tmp_path / "presignd.tar.gz"
-    subprocess.run(["tar", "-C", str(src), "-czf", str(tarball), "."], check=True)
-    subprocess.run(["bash", "-c", cmd, "install", str(tarball), str(root)], check=True)
-    assert (root / "lib").is_symlink()
-    assert (root / "usr/lib/systemd/system/presignd.service").is_file()
-    assert (root / "usr/local/sbin/presignd").is_file()
+    m = re.search(r"^retry\(\) \{\n.*?^\}\n", script, re.M | re.S)
+    assert m, "retry() not found in the user-data"
+    (install,) = re.findall(r"^.*apt-get install [^\n]*\./presignd\.deb.*$", script, re.M)
+    deb = build_deb()
+    box = Sandbox(tmp_path)
+    try:
+        box.sh("mkdir -m 0755 /tmp/presignd.test", check=True)
+        box.copy_in(deb["deb"], "/tmp/presignd.test/presignd.deb")
+        r = box.sh("set -euo pipefail\nexport DEBIAN_FRONTEND=noninteractive\n"
+                   "workdir=/tmp/presignd.test\n%s%s\n" % (m.group(0), install), shell="bash")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert box.sh("dpkg-query -W -f '${Status}' presignd").stdout == "install ok installed"
+        assert not starts(box.systemctl_calls())
+        v = box.sh("/usr/sbin/presignd -V")
+        assert v.returncode == 0 and v.stdout.startswith("presignd "), v
+    finally:
+        box.close()
 
 
 class FakeIMDS:
@@ -611,14 +626,14 @@ class FakeIMDS:
         self.server.server_close()
 
 
-def test_user_data_fetches_s3_tarball_with_role_credentials(rendered, s3, tmp_path):
-    """The user-data's fetch_tarball, run for real: IMDSv2 credentials (from
+def test_user_data_fetches_s3_package_with_role_credentials(rendered, s3, tmp_path):
+    """The user-data's fetch_package, run for real: IMDSv2 credentials (from
     a stand-in metadata service) and curl's SigV4 against the RADOS Gateway,
     which verifies signatures like S3. Only the two AWS addresses are
     pointed at the local servers."""
     script = rendered["user_data"]
-    m = re.search(r"^fetch_tarball\(\) \{\n.*?^\}\n", script, re.M | re.S)
-    assert m, "fetch_tarball() not found in the user-data"
+    m = re.search(r"^fetch_package\(\) \{\n.*?^\}\n", script, re.M | re.S)
+    assert m, "fetch_package() not found in the user-data"
     func = m.group(0)
     for aws_url in ("http://169.254.169.254", '"https://$bucket.s3.amazonaws.com/"',
                     '"https://$bucket.s3.$bucket_region.amazonaws.com/$key"'):
@@ -627,7 +642,7 @@ def test_user_data_fetches_s3_tarball_with_role_credentials(rendered, s3, tmp_pa
             .replace('"https://$bucket.s3.amazonaws.com/"', '"$TEST_S3/$bucket"')
             .replace('"https://$bucket.s3.$bucket_region.amazonaws.com/$key"',
                      '"$TEST_S3/$bucket/$key"'))
-    key = "artifacts/%s/presignd-1.0.0.tar.gz" % uuid.uuid4()
+    key = "artifacts/%s/presignd_1.0.0-1_amd64.deb" % uuid.uuid4()
     payload = os.urandom(4096)
     client = s3.client()
     client.put_object(Bucket=s3.bucket, Key=key, Body=payload)
@@ -635,9 +650,9 @@ def test_user_data_fetches_s3_tarball_with_role_credentials(rendered, s3, tmp_pa
     imds = FakeIMDS({"Code": "Success", "Type": "AWS-HMAC", "AccessKeyId": s3.access_key,
                      "SecretAccessKey": s3.secret_key, "Token": "",
                      "Expiration": "2099-01-01T00:00:00Z"})
-    out_file = tmp_path / "tarball"
+    out_file = tmp_path / "presignd.deb"
     try:
-        runner = ("set -euo pipefail\nREGION=%s\n%s\nfetch_tarball \"$1\" \"$2\"\n"
+        runner = ("set -euo pipefail\nREGION=%s\n%s\nfetch_package \"$1\" \"$2\"\n"
                   % (s3.region, func))
         env = dict(os.environ, TEST_IMDS=imds.url, TEST_S3=s3.endpoint)
         out = subprocess.run(["bash", "-c", runner, "user-data",

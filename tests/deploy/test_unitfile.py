@@ -6,6 +6,9 @@ Both commands work on a unit file given by path and need no running systemd
 that every Exec*= binary exists and is executable, so the unit is rendered
 with the same substitution `make install` does, pointing at a copy of the
 real binary and a config file in a temporary tree.
+
+analyze_verify() and security_exposure() are the checks themselves;
+tests/deploy/test_deb.py runs them on the unit the Debian package installs.
 """
 import os
 import re
@@ -116,41 +119,61 @@ def test_unit_has_the_required_settings():
     assert "@system-service" in filters
 
 
-def test_systemd_analyze_verify_is_clean(unit, tmp_path):
-    cmd = [_analyze(), "verify"]
+def analyze_verify(unit_path, man_dir=None, prefix=(), options=()):
+    """The lines `systemd-analyze verify UNIT_PATH` prints that are findings
+    (not in HARMLESS_VERIFY_LINES), and all its lines; a non-zero exit is a
+    finding too. MAN_DIR: a MANPATH where Documentation=man:presignd(8) is
+    found (None: the system's, as on an installed system). PREFIX: a
+    command that runs it elsewhere, e.g. chrooted into a root where the
+    Debian package is installed (tests/deploy/test_deb.py). OPTIONS: more
+    options of verify."""
+    cmd = [*prefix, _analyze(), "verify", *options, str(unit_path)]
     env = dict(os.environ)
+    if man_dir is not None:
+        env["MANPATH"] = str(man_dir)
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
+    lines = [ln for ln in (r.stderr + r.stdout).splitlines() if ln.strip()]
+    findings = [ln for ln in lines
+                if not any(re.search(rx, ln) for rx, _why in HARMLESS_VERIFY_LINES)]
+    if r.returncode != 0:
+        findings.append(f"exit code {r.returncode}")
+    return findings, lines
+
+
+def security_exposure(unit_path, prefix=()):
+    """The overall exposure `systemd-analyze security --offline=yes` gives
+    UNIT_PATH, and its report. PREFIX as for analyze_verify."""
+    r = subprocess.run([*prefix, _analyze(), "security", "--offline=yes", str(unit_path)],
+                       capture_output=True, text=True, timeout=60)
+    m = re.search(r"Overall exposure level for \S+: ([0-9]+(?:\.[0-9]+)?)", r.stdout)
+    assert m, r.stdout + r.stderr
+    return float(m.group(1)), r.stdout
+
+
+def test_systemd_analyze_verify_is_clean(unit, tmp_path):
+    man_dir, options = None, ()
     if os.path.exists(MAN_SRC):
         # Documentation=man:presignd(8) is checked too: let verify find the
         # page the way an installed system would.
         man8 = tmp_path / "man" / "man8"
         man8.mkdir(parents=True)
         shutil.copy(MAN_SRC, man8 / "presignd.8")
-        env["MANPATH"] = str(tmp_path / "man")
+        man_dir = tmp_path / "man"
     else:
-        cmd.append("--man=no")
-    cmd.append(str(unit))
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
-    lines = [ln for ln in (r.stderr + r.stdout).splitlines() if ln.strip()]
-    findings = [ln for ln in lines
-                if not any(re.search(rx, ln) for rx, _why in HARMLESS_VERIFY_LINES)]
-    assert r.returncode == 0 and not findings, "\n".join(lines)
+        options = ("--man=no",)
+    findings, lines = analyze_verify(unit, man_dir=man_dir, options=options)
+    assert not findings, "\n".join(lines)
 
 
 def test_systemd_analyze_security_score(unit):
-    r = subprocess.run([_analyze(), "security", "--offline=yes", str(unit)],
-                       capture_output=True, text=True, timeout=60)
-    m = re.search(r"Overall exposure level for \S+: ([0-9]+(?:\.[0-9]+)?)", r.stdout)
-    assert m, r.stdout + r.stderr
-    score = float(m.group(1))
+    score, report = security_exposure(unit)
     print(f"systemd-analyze security exposure: {score}")
-    assert score <= MAX_EXPOSURE, r.stdout
+    assert score <= MAX_EXPOSURE, report
 
 
 def test_security_score_check_can_fail(tmp_path):
     """The parser above sees a real score: an unhardened unit scores high."""
     bare = tmp_path / "bare.service"
     bare.write_text("[Service]\nExecStart=/bin/true\n")
-    r = subprocess.run([_analyze(), "security", "--offline=yes", str(bare)],
-                       capture_output=True, text=True, timeout=60)
-    m = re.search(r"Overall exposure level for \S+: ([0-9.]+)", r.stdout)
-    assert m and float(m.group(1)) > MAX_EXPOSURE
+    score, _report = security_exposure(bare)
+    assert score > MAX_EXPOSURE
