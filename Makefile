@@ -131,14 +131,17 @@ tools: $(TOOL_BIN)
 bootstrap:
 	@scripts/bootstrap test
 
-# Unit tests: each binary prints cmocka's summary; the vectors file for SigV4
-# is produced by botocore at test time so the comparison is always live.
+# Unit tests: each binary prints cmocka's summary; the vectors for SigV4 and
+# JWTs are made at test time by botocore and PyJWT, so the comparison with
+# an independent implementation is always live.
 unit: $(UNIT_BIN) tools
 	@mkdir -p $(BUILD)/tests
 	$(PYTHON) tests/unit/sigv4_vectors.py > $(BUILD)/tests/sigv4_vectors.tsv
+	$(PYTHON) tests/unit/jwt_vectors.py $(BUILD)/tests/jwt
 	@set -e; for t in $(UNIT_BIN); do \
 	  echo "== $$t"; \
-	  PRESIGND_SRCDIR=$(CURDIR) SIGV4_VECTORS=$(BUILD)/tests/sigv4_vectors.tsv $$t; \
+	  PRESIGND_SRCDIR=$(CURDIR) SIGV4_VECTORS=$(BUILD)/tests/sigv4_vectors.tsv \
+	    JWT_VECTORS=$(BUILD)/tests/jwt $$t; \
 	done
 
 unit-asan:

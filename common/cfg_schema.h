@@ -8,6 +8,7 @@
  *   cfg_server.c    server:  listen addresses, workers, logs, limits
  *   cfg_s3.c        s3:      bucket, region, endpoints, credentials
  *   cfg_uploads.c   presign:, uploads: (prefix, types), cors:
+ *   cfg_auth.c      auth: (API keys, JWT), rate_limit:, audit:
  */
 #ifndef PRESIGND_CFG_SCHEMA_H
 #define PRESIGND_CFG_SCHEMA_H
@@ -25,6 +26,8 @@ struct cctx {
     bool cred_bad;              /* a credential was unreadable: skip the pairing rules */
     yaml_node_t *k_bucket, *k_access, *k_secret, *k_token;
     yaml_node_t *k_prefix, *k_maxfn, *k_metrics;
+    yaml_node_t *k_auth_mode, *k_jwt;
+    bool api_key_hash_set;      /* the api key entry being read has its sha256 */
 };
 
 static inline struct cctx *cfg_ctx(struct cfgw *w)
@@ -44,6 +47,17 @@ extern const struct cfgw_key cfg_uploads_keys[];
 extern const size_t cfg_n_uploads_keys;
 extern const struct cfgw_key cfg_cors_keys[];
 extern const size_t cfg_n_cors_keys;
+extern const struct cfgw_key cfg_auth_keys[];
+extern const size_t cfg_n_auth_keys;
+extern const struct cfgw_key cfg_rate_limit_keys[];
+extern const size_t cfg_n_rate_limit_keys;
+extern const struct cfgw_key cfg_audit_keys[];
+extern const size_t cfg_n_audit_keys;
+
+/* The rules of auth: that tie its keys together (cfg_auth.c), and the
+ * freeing of the three sections of cfg_auth.c. */
+void cfg_auth_checks(struct cfgw *w);
+void cfg_auth_free(struct cfg *cfg);
 
 /*
  * A string value V that must be there and must pass CHECK (which returns

@@ -230,7 +230,7 @@ const char *cfgw_describe(const yaml_node_t *n, char *buf, size_t size)
 
 void *cfgw_field(struct cfgw *w, const struct cfgw_key *kd)
 {
-    return (char *)w->target + w->cur_sec->off + kd->off;
+    return w->base + kd->off;
 }
 
 /*
@@ -474,46 +474,52 @@ static bool duplicate_key(struct cfgw *w, const char *where, yaml_node_t *map,
     return false;
 }
 
-static void walk_section(struct cfgw *w, const struct cfgw_section *sec, yaml_node_t *map)
+void cfgw_walk_map(struct cfgw *w, yaml_node_t *map, const char *path,
+                   const struct cfgw_key *keys, size_t n, void *base)
 {
-    char d[80];
+    char d[80], saved_path[sizeof w->path];
+    yaml_node_t *saved_key = w->cur_key;
+    char *saved_base = w->base;
 
     if (cfgw_is_null(map))
         return;     /* "cors:" with nothing under it: all defaults */
     if (map->type != YAML_MAPPING_NODE) {
-        cfgw_err(w, map, "%s: expected a mapping of keys, got %s", sec->name,
+        cfgw_err(w, map, "%s: expected a mapping of keys, got %s", path,
                  cfgw_describe(map, d, sizeof d));
         return;
     }
-    w->cur_sec = sec;
+    memcpy(saved_path, w->path, sizeof saved_path);
+    w->base = base;
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
          p++) {
         yaml_node_t *k = cfgw_node(w, p->key), *v = cfgw_node(w, p->value);
-        const char *name = key_name(w, sec->name, k);
-        if (!name || duplicate_key(w, sec->name, map, p, name))
+        const char *name = key_name(w, path, k);
+        if (!name || duplicate_key(w, path, map, p, name))
             continue;
         const struct cfgw_key *kd = NULL;
-        for (size_t i = 0; i < sec->n && !kd; i++)
-            if (!strcmp(sec->keys[i].name, name))
-                kd = &sec->keys[i];
+        for (size_t i = 0; i < n && !kd; i++)
+            if (!strcmp(keys[i].name, name))
+                kd = &keys[i];
         if (!kd) {
             const char *cands[64];
             size_t nc = 0;
-            for (size_t i = 0; i < sec->n && nc < 64; i++)
-                cands[nc++] = sec->keys[i].name;
+            for (size_t i = 0; i < n && nc < 64; i++)
+                cands[nc++] = keys[i].name;
             const char *s = suggest(name, cands, nc);
             if (s)
-                cfgw_err(w, k, "%s.%.60s: unknown key (did you mean \"%s\"?)", sec->name,
-                         name, s);
+                cfgw_err(w, k, "%s.%.60s: unknown key (did you mean \"%s\"?)", path, name, s);
             else
-                cfgw_err(w, k, "%s.%.60s: unknown key", sec->name, name);
+                cfgw_err(w, k, "%s.%.60s: unknown key", path, name);
             continue;
         }
-        snprintf(w->path, sizeof w->path, "%s.%s", sec->name, name);
+        snprintf(w->path, sizeof w->path, "%s.%s", path, name);
         w->cur_key = k;
         kd->fn(w, kd, k, v);
-        w->cur_key = NULL;
+        w->base = base;     /* a nested walk may have moved it */
     }
+    memcpy(w->path, saved_path, sizeof saved_path);
+    w->cur_key = saved_key;
+    w->base = saved_base;
 }
 
 /*
@@ -588,7 +594,8 @@ static void walk_root(struct cfgw *w, yaml_node_t *root)
             w->sec_key[si] = k;
             w->sec_bad[si] = !cfgw_is_null(v) && v->type != YAML_MAPPING_NODE;
         }
-        walk_section(w, &w->secs[si], v);
+        cfgw_walk_map(w, v, w->secs[si].name, w->secs[si].keys, w->secs[si].n,
+                      (char *)w->target + w->secs[si].off);
     }
 }
 

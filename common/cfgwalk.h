@@ -58,7 +58,7 @@ struct cfgw {
 
     char path[96];                  /* "section.key" being read */
     yaml_node_t *cur_key;           /* its key node: where a missing value is reported */
-    const struct cfgw_section *cur_sec;
+    char *base;                     /* the struct the keys being walked write into */
     yaml_node_t *sec_key[16];       /* per section: its key node in the file, or NULL */
     bool sec_bad[16];               /* per section: present but not a mapping */
     bool root_bad;                  /* the document is not a mapping */
@@ -112,8 +112,17 @@ size_t cfgw_slen(const yaml_node_t *n);
 /* A short printable rendition of a value for messages (never on secrets). */
 const char *cfgw_describe(const yaml_node_t *n, char *buf, size_t size);
 
-/* The field a generic handler writes: target + section offset + KD->off. */
+/* The field a generic handler writes: the struct being walked + KD->off. */
 void *cfgw_field(struct cfgw *w, const struct cfgw_key *kd);
+
+/*
+ * Walk the mapping MAP (null: nothing to do) against KEYS, writing into
+ * BASE; PATH names it in messages ("auth.jwt", "auth.api_keys[2]"). For a
+ * key whose value is itself a mapping, or a list of mappings, of fields of
+ * their own. The walker's path, key and base are restored afterwards.
+ */
+void cfgw_walk_map(struct cfgw *w, yaml_node_t *map, const char *path,
+                   const struct cfgw_key *keys, size_t n, void *base);
 
 /* A string: 1 with *OUT set, 0 for null (*OUT NULL), -1 after an error. */
 int cfgw_str(struct cfgw *w, yaml_node_t *v, const char **out);

@@ -44,7 +44,8 @@ void cfg_read_checked(struct cfgw *w, yaml_node_t *v, const char *(*check)(const
 
 /* ------------------------------------------------------------ the schema */
 
-enum { SEC_SERVER, SEC_S3, SEC_PRESIGN, SEC_UPLOADS, SEC_CORS };
+enum { SEC_SERVER, SEC_S3, SEC_PRESIGN, SEC_UPLOADS, SEC_CORS, SEC_AUTH, SEC_RATE_LIMIT,
+       SEC_AUDIT };
 
 /* Filled in by cfg_load_string: the tables' sizes are not constants here. */
 static struct cfgw_section sections[] = {
@@ -53,6 +54,10 @@ static struct cfgw_section sections[] = {
     [SEC_PRESIGN] = { "presign", cfg_presign_keys, 0, offsetof(struct cfg, presign) },
     [SEC_UPLOADS] = { "uploads", cfg_uploads_keys, 0, offsetof(struct cfg, uploads) },
     [SEC_CORS]    = { "cors", cfg_cors_keys, 0, offsetof(struct cfg, cors) },
+    [SEC_AUTH]    = { "auth", cfg_auth_keys, 0, offsetof(struct cfg, auth) },
+    [SEC_RATE_LIMIT] = { "rate_limit", cfg_rate_limit_keys, 0,
+                         offsetof(struct cfg, rate_limit) },
+    [SEC_AUDIT]   = { "audit", cfg_audit_keys, 0, offsetof(struct cfg, audit) },
 };
 
 static void size_sections(void)
@@ -62,6 +67,9 @@ static void size_sections(void)
     sections[SEC_PRESIGN].n = cfg_n_presign_keys;
     sections[SEC_UPLOADS].n = cfg_n_uploads_keys;
     sections[SEC_CORS].n = cfg_n_cors_keys;
+    sections[SEC_AUTH].n = cfg_n_auth_keys;
+    sections[SEC_RATE_LIMIT].n = cfg_n_rate_limit_keys;
+    sections[SEC_AUDIT].n = cfg_n_audit_keys;
 }
 
 /* Rules that tie several keys together, checked once everything is read. */
@@ -70,6 +78,8 @@ static void cross_checks(struct cfgw *w)
     struct cctx *c = cfg_ctx(w);
     struct cfg *cfg = c->cfg;
     yaml_node_t *k_s3 = w->sec_key[SEC_S3];
+
+    cfg_auth_checks(w);
 
     if (!cfg->s3.bucket && !c->k_bucket && !w->sec_bad[SEC_S3] && !w->root_bad) {
         if (k_s3)
@@ -127,6 +137,7 @@ struct cfg *cfg_load_string(const char *name, const char *text, size_t len,
         /* Nodes remembered from the defaults' document are gone with it. */
         c.k_bucket = c.k_access = c.k_secret = c.k_token = NULL;
         c.k_prefix = c.k_maxfn = c.k_metrics = NULL;
+        c.k_auth_mode = c.k_jwt = NULL;
         cfgw_walk_text(&c.w, text, len, cross_checks);
     }
     bool failed = cfgw_failed(&c.w);
@@ -213,6 +224,7 @@ void cfg_free(struct cfg *cfg)
     for (size_t i = 0; i < cfg->cors.n_allow_headers; i++)
         free(cfg->cors.allow_headers[i]);
     free(cfg->cors.allow_headers);
+    cfg_auth_free(cfg);
     free(cfg);
 }
 

@@ -86,6 +86,62 @@ struct cfg_cors {
     int max_age;                    /* Access-Control-Max-Age seconds */
 };
 
+/* What a principal may do (auth.api_keys[].permissions, a JWT's claim). */
+#define CFG_PERM_UPLOAD    1u
+#define CFG_PERM_DOWNLOAD  2u
+#define CFG_PERM_LIST      4u
+#define CFG_PERM_DELETE    8u
+#define CFG_PERM_ALL       15u
+
+enum cfg_auth_mode { CFG_AUTH_NONE, CFG_AUTH_API_KEY, CFG_AUTH_JWT };
+
+/* JWT signature algorithms presignd verifies (auth.jwt.algorithms). */
+#define CFG_ALG_RS256 1u
+#define CFG_ALG_ES256 2u
+
+struct cfg_api_key {
+    char *name;                     /* the principal */
+    unsigned char sha256[32];       /* of the key; the key itself is never stored */
+    char *prefix;                   /* appended to uploads.prefix; "" = all of it */
+    unsigned perms;                 /* CFG_PERM_* */
+};
+
+struct cfg_jwt {
+    char *jwks_url;
+    char *issuer;
+    char *audience;
+    unsigned algorithms;            /* CFG_ALG_* */
+    int leeway;                     /* seconds of clock skew on exp/nbf/iat */
+    char *prefix;                   /* template: "users/{sub}/" */
+    char *permissions_claim;        /* "scope" */
+};
+
+struct cfg_auth {
+    enum cfg_auth_mode mode;
+    struct cfg_api_key *api_keys;
+    size_t n_api_keys;
+    struct cfg_jwt jwt;
+};
+
+/* An IPv4 or IPv6 network (rate_limit.trusted_proxies). */
+struct cfg_cidr {
+    int family;                     /* AF_INET, AF_INET6 */
+    unsigned char addr[16];
+    int bits;
+};
+
+struct cfg_rate_limit {
+    double requests_per_second;     /* 0: off */
+    int burst;
+    struct cfg_cidr *trusted_proxies;
+    size_t n_trusted_proxies;
+    int entries;                    /* principals or addresses tracked at once */
+};
+
+struct cfg_audit {
+    char *log_file;                 /* NULL: no audit log */
+};
+
 struct cfg {
     char *path;                     /* the file it was read from */
     struct cfg_server server;
@@ -93,6 +149,9 @@ struct cfg {
     struct cfg_presign presign;
     struct cfg_uploads uploads;
     struct cfg_cors cors;
+    struct cfg_auth auth;
+    struct cfg_rate_limit rate_limit;
+    struct cfg_audit audit;
 };
 
 /* All problems found by one cfg_load(), each a full "FILE:LINE:COL: message". */
@@ -122,5 +181,12 @@ bool cfg_origin_allowed(const struct cfg *cfg, const char *origin);
 
 /* True when cors.allow_origins holds "*". */
 bool cfg_origin_any(const struct cfg *cfg);
+
+/* True when ADDR (a numeric IPv4 or IPv6 address) is in a network of
+ * rate_limit.trusted_proxies. */
+bool cfg_trusted_proxy(const struct cfg *cfg, const char *addr);
+
+/* "upload", "download", "list", "delete" for one CFG_PERM_* bit. */
+const char *cfg_perm_name(unsigned perm);
 
 #endif

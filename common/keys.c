@@ -342,3 +342,116 @@ bool keys_valid_list_prefix(const char *list_prefix, const char *prefix,
         return true;    /* equal to an empty configured prefix */
     return check_chars_and_segments(list_prefix, len, true, err, errlen);
 }
+
+/* ---- principals */
+
+/* Characters that draw nothing or reorder text (bidi controls, zero-width
+ * characters, the BOM): a name with them can look like another. */
+static bool is_invisible(uint32_t cp)
+{
+    return (cp >= 0x200B && cp <= 0x200F) || (cp >= 0x202A && cp <= 0x202E) ||
+           (cp >= 0x2060 && cp <= 0x2069) || cp == 0xFEFF || cp == 0x00AD;
+}
+
+#define KEYS_MAX_CLAIM_BYTES 128
+
+static bool claim_piece_ok(const char *v, size_t len, char *err, size_t errlen)
+{
+    const unsigned char *p = (const unsigned char *)v;
+
+    if (len == 0 || len > KEYS_MAX_CLAIM_BYTES) {
+        errbuf_set(err, errlen, "is empty or longer than %d bytes", KEYS_MAX_CLAIM_BYTES);
+        return false;
+    }
+    if ((len == 1 && v[0] == '.') || (len == 2 && v[0] == '.' && v[1] == '.')) {
+        errbuf_set(err, errlen, "is \".\" or \"..\"");
+        return false;
+    }
+    for (size_t i = 0; i < len;) {
+        uint32_t cp;
+        size_t n = utf8_decode(p + i, len - i, &cp);
+        if (n == 0) {
+            errbuf_set(err, errlen, "is not valid UTF-8");
+            return false;
+        }
+        if (cp == '/' || cp == '\\' || is_control(cp) || is_invisible(cp)) {
+            errbuf_set(err, errlen, "holds '/', '\\', a control or an invisible character");
+            return false;
+        }
+        i += n;
+    }
+    return true;
+}
+
+char *keys_principal_prefix(const char *uploads_prefix, const char *tmpl,
+                            keys_claim_fn lookup, void *arg, char *err, size_t errlen)
+{
+    size_t cap = strlen(uploads_prefix) + strlen(tmpl ? tmpl : "") + 1, len = 0;
+    char *out = malloc(cap), why[128];
+
+    if (!out) {
+        errbuf_set(err, errlen, "out of memory");
+        return NULL;
+    }
+    memcpy(out, uploads_prefix, strlen(uploads_prefix));
+    len = strlen(uploads_prefix);
+    for (const char *p = tmpl ? tmpl : ""; *p; p++) {
+        const char *close = *p == '{' ? strchr(p, '}') : NULL;
+        if (!close) {
+            out[len++] = *p;
+            continue;
+        }
+        const char *v = lookup ? lookup(p + 1, (size_t)(close - p - 1), arg) : NULL;
+        size_t vl = v ? strlen(v) : 0;
+        if (!v || !claim_piece_ok(v, vl, why, sizeof why)) {
+            errbuf_set(err, errlen, "the claim %.*s %s", (int)(close - p - 1), p + 1,
+                       v ? why : "is missing");
+            free(out);
+            return NULL;
+        }
+        char *grown = realloc(out, cap += vl);
+        if (!grown) {
+            free(out);
+            errbuf_set(err, errlen, "out of memory");
+            return NULL;
+        }
+        out = grown;
+        memcpy(out + len, v, vl);
+        len += vl;
+        p = close;
+    }
+    out[len] = '\0';
+    if (len > KEYS_MAX_KEY_BYTES / 2) {
+        free(out);
+        errbuf_set(err, errlen, "the principal's prefix is longer than %d bytes",
+                   KEYS_MAX_KEY_BYTES / 2);
+        return NULL;
+    }
+    return out;
+}
+
+static enum keys_access within(const char *s, const char *principal_prefix,
+                               char *err, size_t errlen)
+{
+    if (strncmp(s, principal_prefix, strlen(principal_prefix)) != 0) {
+        errbuf_set(err, errlen, "outside your prefix %s", principal_prefix);
+        return KEYS_FORBIDDEN;
+    }
+    return KEYS_ALLOWED;
+}
+
+enum keys_access keys_access(const char *key, const char *uploads_prefix,
+                             const char *principal_prefix, char *err, size_t errlen)
+{
+    if (!keys_valid(key, uploads_prefix, err, errlen))
+        return KEYS_INVALID;
+    return within(key, principal_prefix, err, errlen);
+}
+
+enum keys_access keys_list_access(const char *list_prefix, const char *uploads_prefix,
+                                  const char *principal_prefix, char *err, size_t errlen)
+{
+    if (!keys_valid_list_prefix(list_prefix, uploads_prefix, err, errlen))
+        return KEYS_INVALID;
+    return within(list_prefix, principal_prefix, err, errlen);
+}

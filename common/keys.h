@@ -2,8 +2,9 @@
  * keys.h - the rules for object keys: building a new upload key from a
  * client's filename, and checking keys and prefixes that clients send back.
  *
- * Every check that protects the bucket outside uploads.prefix lives here, so
- * handlers cannot each get it slightly wrong.
+ * Every check that protects the bucket outside uploads.prefix, and a
+ * principal's part of it outside its own prefix, lives here, so handlers
+ * cannot each get it slightly wrong.
  */
 #ifndef PRESIGND_KEYS_H
 #define PRESIGND_KEYS_H
@@ -43,6 +44,39 @@ bool keys_valid(const char *key, const char *prefix, char *err, size_t errlen);
  */
 bool keys_valid_list_prefix(const char *list_prefix, const char *prefix,
                             char *err, size_t errlen);
+
+/*
+ * The key prefix of a principal: UPLOADS_PREFIX followed by TEMPLATE with
+ * every "{claim}" replaced by LOOKUP(name, name_len, ARG) (an API key's
+ * prefix has none). A claim value becomes part of a key only if it is one
+ * plain piece of a path segment: 1..128 bytes of valid UTF-8 without '/',
+ * '\\', control or invisible formatting characters, and not "." or "..";
+ * anything else (a `sub` of "../bob", say) is refused: NULL with ERR
+ * filled, and the request must be refused (403). Returns a malloc'd prefix.
+ */
+typedef const char *(*keys_claim_fn)(const char *name, size_t len, void *arg);
+char *keys_principal_prefix(const char *uploads_prefix, const char *tmpl,
+                            keys_claim_fn lookup, void *arg, char *err, size_t errlen);
+
+/* What a principal may do with a key or listing prefix a client sent. */
+enum keys_access {
+    KEYS_ALLOWED,
+    KEYS_INVALID,       /* not a valid key, or outside uploads.prefix: 400 */
+    KEYS_FORBIDDEN,     /* valid, but outside the principal's prefix: 403 */
+};
+
+/*
+ * The one check of a client's KEY: valid and inside UPLOADS_PREFIX
+ * (keys_valid), then inside PRINCIPAL_PREFIX (which starts with
+ * UPLOADS_PREFIX; the same string when there is no principal). ERR says why.
+ */
+enum keys_access keys_access(const char *key, const char *uploads_prefix,
+                             const char *principal_prefix, char *err, size_t errlen);
+
+/* The same for a listing prefix (keys_valid_list_prefix, then the
+ * principal's prefix must contain the whole listing). */
+enum keys_access keys_list_access(const char *list_prefix, const char *uploads_prefix,
+                                  const char *principal_prefix, char *err, size_t errlen);
 
 /*
  * A new random uuid4, lower-case, into OUT (36 characters and a NUL). The

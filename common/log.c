@@ -38,6 +38,8 @@
 #define LOG_LINE_MAX 4096
 #define ACCESS_BUF_SIZE 32768
 
+static int audit_fd = -1;
+static char *audit_path;
 static int log_fd = STDERR_FILENO;
 static int access_fd = STDERR_FILENO;
 static char *log_path;
@@ -216,8 +218,55 @@ int log_reopen(void)
         else
             replace_fd(&access_fd, fd);
     }
+    if (audit_path) {
+        int fd = open_append(audit_path);
+        if (fd < 0) {
+            rc = -1;
+        } else {
+            close(audit_fd);
+            audit_fd = fd;
+        }
+    }
     access_fd_changed();
     return rc;
+}
+
+int log_configure_audit(const char *path, char *err, size_t errlen)
+{
+    int fd = -1;
+    char *p = NULL;
+
+    if (path && *path) {
+        fd = open_append(path);
+        if (fd < 0) {
+            errbuf_set(err, errlen, "cannot open audit log %s: %s", path, strerror(errno));
+            return -1;
+        }
+        if (!(p = strdup(path))) {
+            close(fd);
+            errbuf_set(err, errlen, "out of memory");
+            return -1;
+        }
+    }
+    if (audit_fd >= 0)
+        close(audit_fd);
+    free(audit_path);
+    audit_fd = fd;
+    audit_path = p;
+    return 0;
+}
+
+void log_audit(const char *line, size_t len)
+{
+    char stack[4096], *buf = len < sizeof stack ? stack : malloc(len + 1);
+
+    if (audit_fd < 0 || !buf)
+        return;
+    memcpy(buf, line, len);
+    buf[len] = '\n';
+    write_all(audit_fd, buf, len + 1);
+    if (buf != stack)
+        free(buf);
 }
 
 void log_set_role(const char *role)

@@ -53,6 +53,18 @@ int log_access_attach(struct event_base *base);
 /* Write out buffered access lines now. */
 void log_access_flush(void);
 
+/*
+ * The audit log (audit.log_file): a file of its own, opened in append mode,
+ * one write(2) per line and never buffered (a line records a decision;
+ * it must not die with the worker that made it), reopened by log_reopen().
+ * PATH NULL: none. Returns 0, or -1 with ERR filled (the previous file
+ * stays in use).
+ */
+int log_configure_audit(const char *path, char *err, size_t errlen);
+
+/* One audit line; LINE is a complete JSON object without newline. */
+void log_audit(const char *line, size_t len);
+
 #define log_debug(...) log_msg(LOG_LVL_DEBUG, __VA_ARGS__)
 #define log_info(...)  log_msg(LOG_LVL_INFO, __VA_ARGS__)
 #define log_warn(...)  log_msg(LOG_LVL_WARN, __VA_ARGS__)

@@ -127,6 +127,7 @@ struct metrics_region {
     uint64_t reloads_ok;
     uint64_t reloads_failed;
     uint64_t worker_restarts;
+    uint64_t rate_limited;
 
     /* Credentials expiry in unix milliseconds: CRED_NONE, CRED_NEVER or a time. */
     int64_t cred_expiry_ms;
@@ -267,6 +268,11 @@ void metrics_presign(enum metrics_presign_kind kind)
 void metrics_reload(bool ok)
 {
     ADD(ok ? &M->reloads_ok : &M->reloads_failed, 1);
+}
+
+void metrics_rate_limited(void)
+{
+    ADD(&M->rate_limited, 1);
 }
 
 void metrics_worker_restart(void)
@@ -438,6 +444,11 @@ char *metrics_render(size_t *len)
                (unsigned long long)LOAD(&M->reloads_ok));
     buf_printf(&b, "presignd_reloads_total{result=\"failed\"} %llu\n",
                (unsigned long long)LOAD(&M->reloads_failed));
+
+    family(&b, "presignd_rate_limited_total", "counter",
+           "Requests refused by the rate limit (429).");
+    buf_printf(&b, "presignd_rate_limited_total %llu\n",
+               (unsigned long long)LOAD(&M->rate_limited));
 
     family(&b, "presignd_worker_restarts_total", "counter",
            "Workers respawned after an unexpected exit.");

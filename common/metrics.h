@@ -68,6 +68,8 @@ void metrics_s3_call(unsigned op, enum metrics_s3_outcome outcome, double second
 void metrics_s3_retry(unsigned op);
 void metrics_presign(enum metrics_presign_kind kind);
 void metrics_reload(bool ok);
+/* A request refused with 429 by the rate limit. */
+void metrics_rate_limited(void);
 void metrics_worker_restart(void);
 /* When the credentials in use expire, as a unix time; 0 means there are
  * none (the gauge shows 0), a negative value that they are static and never

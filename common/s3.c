@@ -106,7 +106,7 @@ TAILQ_HEAD(op_list, s3_op);
 struct s3_client {
     struct event_base *base;
     const struct cfg *cfg;
-    struct httpc *http;
+    struct httpc *http;          /* the worker's */
     struct credprov *creds;
     struct op_list ops;
     size_t inflight;
@@ -501,8 +501,8 @@ static void on_credentials(void *arg)
 
 /* ------------------------------------------------------------ public API */
 
-struct s3_client *s3_client_new(struct event_base *base, const struct cfg *cfg,
-                                char *err, size_t errlen)
+struct s3_client *s3_client_new(struct event_base *base, struct httpc *http,
+                                const struct cfg *cfg, char *err, size_t errlen)
 {
     struct s3_client *c = calloc(1, sizeof *c);
 
@@ -511,6 +511,7 @@ struct s3_client *s3_client_new(struct event_base *base, const struct cfg *cfg,
         return NULL;
     }
     c->base = base;
+    c->http = http;
     c->cfg = cfg;
     TAILQ_INIT(&c->ops);
     metrics_label_s3_ops(metric_labels, M_COUNT);
@@ -522,8 +523,6 @@ struct s3_client *s3_client_new(struct event_base *base, const struct cfg *cfg,
         s3addr_init(&c->pub, cfg->s3.public_endpoint ? cfg->s3.public_endpoint
                                                    : cfg->s3.endpoint,
                   &cfg->s3, err, errlen) < 0)
-        goto fail;
-    if (!(c->http = httpc_new(base, err, errlen)))
         goto fail;
     if (!(c->creds = credprov_new(base, c->http, cfg, M_IMDS, err, errlen)))
         goto fail;
@@ -542,7 +541,6 @@ static void client_destroy(struct s3_client *c)
         op_release(op);
     }
     credprov_free(c->creds);
-    httpc_free(c->http);
     s3addr_free(&c->api);
     s3addr_free(&c->pub);
     sigv4_cache_wipe(&c->sigcache);

@@ -21,6 +21,7 @@
 struct event_base;
 struct cfg;
 struct credprov;
+struct httpc;
 struct s3_client;
 struct s3_op;
 
@@ -88,9 +89,10 @@ struct s3_result {
  * during the call. */
 typedef void (*s3_done_cb)(const struct s3_result *res, void *arg);
 
-/* New client on BASE for CFG (the config must outlive the client). */
-struct s3_client *s3_client_new(struct event_base *base, const struct cfg *cfg,
-                                char *err, size_t errlen);
+/* New client on BASE making its calls through HTTP (the worker's), for CFG
+ * (both must outlive the client). */
+struct s3_client *s3_client_new(struct event_base *base, struct httpc *http,
+                                const struct cfg *cfg, char *err, size_t errlen);
 /* Cancels everything in flight (no callbacks) and frees; safe inside a
  * callback. */
 void s3_client_free(struct s3_client *c);

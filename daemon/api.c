@@ -6,6 +6,10 @@
  *   match    the route table (route.c); none: 404
  *   CORS     the origin the answer allows (cors.c)
  *   method   OPTIONS answers the preflight; a method the route lacks: 405
+ *   auth     who is asking (auth.c): 401, or 503 without the IdP's keys;
+ *            public routes need nobody
+ *   perm     may the principal do what the route does: 403
+ *   rate     how often (ratelimit.c, shared by all workers): 429
  *   body     a declared body too large: 413; the JSON body of a route
  *            that takes one is parsed and checked (body.c)
  *   handler  the route's (handlers.h), which answers now or after S3
@@ -27,6 +31,7 @@
 #include <event2/keyvalq_struct.h>
 #include <json-c/json.h>
 
+#include "auth.h"
 #include "body.h"
 #include "config.h"
 #include "errbuf.h"
@@ -34,6 +39,7 @@
 #include "handlers.h"
 #include "log.h"
 #include "metrics.h"
+#include "ratelimit.h"
 #include "req.h"
 #include "route.h"
 #include "str.h"
@@ -89,6 +95,48 @@ static bool declared_size_ok(struct req *r)
     return true;
 }
 
+/* Rate limits count principals, or client addresses without auth. */
+static bool rate_ok(struct req *r)
+{
+    const struct cfg_rate_limit *rl = &r->api->cfg->rate_limit;
+    char key[RATELIMIT_KEY_MAX];
+
+    if (rl->requests_per_second <= 0)
+        return true;
+    if (r->who.name)
+        snprintf(key, sizeof key, "p:%s", r->who.name);
+    else
+        snprintf(key, sizeof key, "a:%s", r->client);
+    int wait = ratelimit_take(key, rl->requests_per_second, rl->burst);
+    if (wait == 0)
+        return true;
+    char ra[16];
+    snprintf(ra, sizeof ra, "%d", wait);
+    req_add_header(r, "Retry-After", ra);
+    metrics_rate_limited();
+    req_fail(r, 429, "rate_limited", "too many requests; retry in %d s", wait);
+    return false;
+}
+
+/* The rest of the pipeline, once the principal is known. */
+static void after_auth(struct req *r)
+{
+    const struct route *rt = r->match.route;
+
+    if (rt->perm && !(r->who.perms & rt->perm)) {
+        req_fail(r, 403, "forbidden", "%s%s may not %s", r->who.name ? "principal " : "",
+                 r->who.name ? r->who.name : "this client", cfg_perm_name(rt->perm));
+        return;
+    }
+    if (!(rt->flags & ROUTE_PUBLIC) && !rate_ok(r))
+        return;
+    if (!declared_size_ok(r))
+        return;
+    if (rt->fields && !body_parse(r, rt->fields))
+        return;
+    rt->handler(r);
+}
+
 static void pipeline(struct api *api, struct evhttp_request *ev, bool metrics_only)
 {
     struct req *r = req_new(api, ev);
@@ -135,11 +183,13 @@ static void pipeline(struct api *api, struct evhttp_request *ev, bool metrics_on
                  rt->label);
         return;
     }
-    if (!declared_size_ok(r))
+    if (rt->flags & ROUTE_PUBLIC) {
+        after_auth(r);
         return;
-    if (rt->fields && !body_parse(r, rt->fields))
-        return;
-    rt->handler(r);
+    }
+    /* AUTH_WAIT: a JWKS fetch decides, then after_auth() or an answer. */
+    if (auth_request(r->api->auth, r, after_auth) == AUTH_OK)
+        after_auth(r);
 }
 
 static void on_request(struct evhttp_request *ev, void *arg)
@@ -165,8 +215,26 @@ static void configure_evhttp(struct api *api, struct evhttp *http)
     evhttp_set_default_content_type(http, NULL);
 }
 
+/* cors.allow_headers joined; Authorization is always there when auth is
+ * on, since a browser cannot send credentials without it. */
+static char *allow_headers(const struct cfg *cfg)
+{
+    bool have = false;
+
+    for (size_t i = 0; i < cfg->cors.n_allow_headers; i++)
+        have |= strcasecmp(cfg->cors.allow_headers[i], "Authorization") == 0;
+    char *list = str_join(cfg->cors.allow_headers, cfg->cors.n_allow_headers, ", ");
+    if (have || cfg->auth.mode == CFG_AUTH_NONE || !list)
+        return list;
+    char *more = NULL;
+    if (asprintf(&more, "%s%sAuthorization", list, *list ? ", " : "") < 0)
+        more = NULL;
+    free(list);
+    return more;
+}
+
 struct api *api_new(struct event_base *base, struct evhttp *http,
-                    const struct cfg *cfg, struct s3_client *s3,
+                    const struct cfg *cfg, struct s3_client *s3, struct httpc *httpc,
                     char *err, size_t errlen)
 {
     struct api *api = calloc(1, sizeof *api);
@@ -183,8 +251,13 @@ struct api *api_new(struct event_base *base, struct evhttp *http,
     TAILQ_INIT(&api->reqs);
     snprintf(api->max_age, sizeof api->max_age, "%d", cfg->cors.max_age);
     snprintf(api->pid, sizeof api->pid, "%ld", (long)getpid());
-    api->allow_headers = str_join(cfg->cors.allow_headers, cfg->cors.n_allow_headers, ", ");
+    api->allow_headers = allow_headers(cfg);
     api->tok = body_tokener_new();
+    api->auth = auth_new(base, httpc, cfg, err, errlen);
+    if (!api->auth) {
+        api_free(api);
+        return NULL;
+    }
     if (!api->allow_headers || !api->tok) {
         errbuf_set(err, errlen, "out of memory");
         api_free(api);
@@ -229,6 +302,7 @@ void api_free(struct api *api)
         req_forget(TAILQ_FIRST(&api->reqs));
     handle_health_free(api);
     handle_meta_free(api);
+    auth_free(api->auth);
     free(api->allow_headers);
     if (api->tok)
         json_tokener_free(api->tok);

@@ -4,8 +4,9 @@
  * per-worker state the request pipeline and the handlers share.
  *
  * Every request runs one pipeline (api.c): guards on the request itself,
- * the route, CORS, the method, the body, then the route's handler; its
- * answer is accounted once (metrics, access log) in req.c.
+ * the route, CORS, the method, who is asking and may they, how often, the
+ * body, then the route's handler; its answer is accounted once (metrics,
+ * access log, audit log) in req.c.
  */
 #ifndef PRESIGND_API_H
 #define PRESIGND_API_H
@@ -18,6 +19,8 @@ struct evhttp;
 struct event_base;
 struct cfg;
 struct s3_client;
+struct httpc;
+struct auth;
 struct json_tokener;
 struct req;
 struct health_state;
@@ -29,6 +32,7 @@ struct api {
     struct event_base *base;
     const struct cfg *cfg;
     struct s3_client *s3;
+    struct auth *auth;
     bool draining;                  /* every answer says Connection: close */
     size_t inflight;                /* requests received and not yet answered */
     struct req_list reqs;
@@ -41,11 +45,12 @@ struct api {
 };
 
 /*
- * The API as HTTP's generic callback. CFG and S3 must outlive the api.
- * Returns NULL with ERR filled on failure.
+ * The API as HTTP's generic callback. CFG, S3 and HTTPC (the worker's HTTP
+ * client, which auth's JWKS fetches use) must outlive the api. Returns NULL
+ * with ERR filled on failure.
  */
 struct api *api_new(struct event_base *base, struct evhttp *http,
-                    const struct cfg *cfg, struct s3_client *s3,
+                    const struct cfg *cfg, struct s3_client *s3, struct httpc *httpc,
                     char *err, size_t errlen);
 
 /* Serve only the metrics route on a second evhttp (server.metrics_listen). */

@@ -111,10 +111,17 @@ void handle_list_files(struct req *r)
         goto out;
     }
     if (!prefix)
-        prefix = cfg->uploads.prefix;
-    if (!keys_valid_list_prefix(prefix, cfg->uploads.prefix, err, sizeof err)) {
+        prefix = r->who.prefix;
+    req_audit_subject(r, prefix);
+    switch (keys_list_access(prefix, cfg->uploads.prefix, r->who.prefix, err, sizeof err)) {
+    case KEYS_INVALID:
         req_fail(r, 400, "invalid_prefix", "invalid prefix: %s", err);
         goto out;
+    case KEYS_FORBIDDEN:
+        req_fail(r, 403, "forbidden", "prefix %s", err);
+        goto out;
+    case KEYS_ALLOWED:
+        break;
     }
     if (token && !token_sane(token)) {
         req_fail(r, 400, "invalid_field", "invalid continuation_token");
@@ -151,9 +158,24 @@ static void delete_done(const struct s3_result *res, void *arg)
     req_reply_json(r, 200, o, REQ_NO_STORE);
 }
 
-void handle_delete_file(struct req *r)
+bool handle_key_allowed(struct req *r, const char *key)
 {
     char err[256];
+
+    switch (keys_access(key, r->api->cfg->uploads.prefix, r->who.prefix, err, sizeof err)) {
+    case KEYS_INVALID:
+        req_fail(r, 400, "invalid_file_key", "invalid file_key: %s", err);
+        return false;
+    case KEYS_FORBIDDEN:
+        req_fail(r, 403, "forbidden", "file_key %s", err);
+        return false;
+    default:
+        return true;
+    }
+}
+
+void handle_delete_file(struct req *r)
+{
     size_t raw_len = 0, len = 0;
     const char *raw = route_param(&r->match, "file_key", &raw_len);
     char *enc = strndup(raw ? raw : "", raw_len);
@@ -170,12 +192,10 @@ void handle_delete_file(struct req *r)
         req_fail(r, 400, "invalid_file_key", "invalid file_key: contains NUL");
         return;
     }
-    if (!keys_valid(key, r->api->cfg->uploads.prefix, err, sizeof err)) {
-        free(key);
-        req_fail(r, 400, "invalid_file_key", "invalid file_key: %s", err);
-        return;
-    }
     r->key = key;
+    req_audit_subject(r, key);
+    if (!handle_key_allowed(r, key))
+        return;
     req_wait(r);
     r->op = s3_delete_object(r->api->s3, r->key, delete_done, r);
     if (!r->op)

@@ -19,6 +19,7 @@
 #include "api.h"
 #include "body.h"
 #include "buf.h"
+#include "clock.h"
 #include "config.h"
 #include "http.h"
 #include "jsonw.h"
@@ -139,7 +140,11 @@ void handle_upload_url(struct req *r)
                  "content_type does not match the file extension (expected %s)", type);
         return;
     }
-    char *key = keys_new_upload_key(cfg->uploads.prefix, clean, cfg->uploads.max_filename_bytes,
+    r->audit.size = size;
+    r->audit.content_type = strdup(type);
+    /* Minted under the principal's prefix (all of uploads.prefix without
+     * auth): the key rules decide, keys.h. */
+    char *key = keys_new_upload_key(r->who.prefix, clean, cfg->uploads.max_filename_bytes,
                                     err, sizeof err);
     free(clean);
     if (!key) {
@@ -166,6 +171,8 @@ void handle_upload_url(struct req *r)
         return;
     }
     metrics_presign(METRICS_PRESIGN_UPLOAD);
+    req_audit_subject(r, key);
+    r->audit.expires_at = clock_wall() + (double)p.expires_in;
     reply_upload(r, &p, key, type, size);
     s3_presigned_free(&p);
     free(key);
@@ -196,6 +203,8 @@ static void download_head_done(const struct s3_result *res, void *arg)
         return;
     }
     metrics_presign(METRICS_PRESIGN_DOWNLOAD);
+    r->audit.size = res->content_length;
+    r->audit.expires_at = clock_wall() + (double)p.expires_in;
 
     struct json_object *o = json_object_new_object();
     add_string(o, "presigned_url", p.url);
@@ -216,16 +225,14 @@ static void download_head_done(const struct s3_result *res, void *arg)
 
 void handle_download_url(struct req *r)
 {
-    char err[256];
     bool failed = false;
 
     const char *key = body_string(r, "file_key", true, &failed);
     if (failed)
         return;
-    if (!keys_valid(key, r->api->cfg->uploads.prefix, err, sizeof err)) {
-        req_fail(r, 400, "invalid_file_key", "invalid file_key: %s", err);
+    req_audit_subject(r, key);
+    if (!handle_key_allowed(r, key))
         return;
-    }
     if (!(r->key = strdup(key))) {
         req_fail(r, 500, "internal_error", "out of memory");
         return;

@@ -13,6 +13,7 @@
 #ifndef PRESIGND_HANDLERS_H
 #define PRESIGND_HANDLERS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct api;
@@ -27,6 +28,13 @@ void handle_root(struct req *r);
 void handle_openapi(struct req *r);
 void handle_docs(struct req *r);
 void handle_metrics(struct req *r);
+
+/*
+ * May R's principal touch the object KEY a client sent? True, or false
+ * after answering: 400 invalid_file_key (not a valid key inside
+ * uploads.prefix), 403 forbidden (outside the principal's prefix).
+ */
+bool handle_key_allowed(struct req *r, const char *key);
 
 /* The JSON body fields of the routes that take one. */
 extern const char *const handle_upload_fields[];

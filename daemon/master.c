@@ -45,6 +45,7 @@
 #include "lsock.h"
 #include "metrics.h"
 #include "proc.h"
+#include "ratelimit.h"
 #include "reloadctl.h"
 #include "sdnotify.h"
 #include "worker.h"
@@ -183,12 +184,29 @@ static void chown_logs(const struct gen *g)
     if (s->access_log && strcmp(s->access_log, "off") != 0
         && chown(s->access_log, g->user.uid, g->user.gid) < 0)
         log_warn("cannot chown %s: %s", s->access_log, strerror(errno));
+    if (g->cfg->audit.log_file && chown(g->cfg->audit.log_file, g->user.uid, g->user.gid) < 0)
+        log_warn("cannot chown %s: %s", g->cfg->audit.log_file, strerror(errno));
 }
 
 static int configure_log(const struct cfg *cfg, char *err, size_t errlen)
 {
-    return log_configure(cfg->server.log_file, cfg->server.access_log, cfg->server.log_level,
-                         err, errlen);
+    if (log_configure(cfg->server.log_file, cfg->server.access_log, cfg->server.log_level,
+                      err, errlen) < 0)
+        return -1;
+    return log_configure_audit(cfg->audit.log_file, err, errlen);
+}
+
+/* What a generation with CFG needs in shared memory, before its fork, and
+ * the warnings an operator must see. 0, or -1 with ERR. */
+static int prepare(const struct cfg *cfg, char *err, size_t errlen)
+{
+    if (ratelimit_init(cfg->rate_limit.entries, err, errlen) < 0)
+        return -1;
+    if (cfg->auth.mode == CFG_AUTH_NONE)
+        log_warn("auth.mode is none: anyone who reaches presignd may sign uploads and "
+                 "downloads, list and delete under %s%s", cfg->uploads.prefix,
+                 cfg->auth.n_api_keys ? " (auth.api_keys is set but not used)" : "");
+    return 0;
 }
 
 /* server.pid_file may change (or go) with a reload. */
@@ -280,7 +298,7 @@ static void start_reload(void)
         return;
     }
     if (proc_resolve_user(ncfg, &g->user, err, sizeof err) < 0 ||
-        configure_log(ncfg, err, sizeof err) < 0) {
+        configure_log(ncfg, err, sizeof err) < 0 || prepare(ncfg, err, sizeof err) < 0) {
         gen_free(g);
         reload_failed(err);
         return;
@@ -637,7 +655,7 @@ static int start(struct cfg *cfg)
     TAILQ_INSERT_TAIL(&gen_all, g, link);
     cur = g;
     if (proc_resolve_user(cfg, &g->user, err, sizeof err) < 0 ||
-        gen_bind(g, err, sizeof err) < 0) {
+        prepare(cfg, err, sizeof err) < 0 || gen_bind(g, err, sizeof err) < 0) {
         log_error("%s", err);
         return -1;
     }

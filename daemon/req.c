@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
@@ -26,6 +27,8 @@
 
 #include "accesslog.h"
 #include "api.h"
+#include "audit.h"
+#include "auth.h"
 #include "clock.h"
 #include "config.h"
 #include "cors.h"
@@ -44,6 +47,46 @@ static const char *method_name(unsigned cmd)
     case EVHTTP_REQ_CONNECT: return "CONNECT";
     case EVHTTP_REQ_PATCH:   return "PATCH";
     default:                 return "OTHER";
+    }
+}
+
+/*
+ * The client's address: the peer, unless the peer is a trusted proxy
+ * (rate_limit.trusted_proxies): then the right-most address of
+ * X-Forwarded-For that is not a trusted proxy itself. Addresses left of it
+ * are whatever the client wrote, believed by nobody.
+ */
+static void find_client(struct req *r)
+{
+    const struct cfg *cfg = r->api->cfg;
+    const char *xff;
+    char one[64];
+
+    snprintf(r->client, sizeof r->client, "%s", r->remote);
+    if (!cfg->rate_limit.n_trusted_proxies || !cfg_trusted_proxy(cfg, r->remote) ||
+        !(xff = req_header(r, "X-Forwarded-For")))
+        return;
+    for (const char *end = xff + strlen(xff); end > xff;) {
+        const char *start = end;
+        while (start > xff && start[-1] != ',')
+            start--;
+        const char *a = start, *b = end;
+        while (a < b && (*a == ' ' || *a == '\t'))
+            a++;
+        while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+            b--;
+        size_t n = (size_t)(b - a);
+        if (n == 0 || n >= sizeof one)
+            return;
+        memcpy(one, a, n);
+        one[n] = '\0';
+        unsigned char bin[16];
+        if (inet_pton(AF_INET, one, bin) != 1 && inet_pton(AF_INET6, one, bin) != 1)
+            return;     /* not an address: stop at the last good one */
+        snprintf(r->client, sizeof r->client, "%s", one);
+        if (!cfg_trusted_proxy(cfg, one))
+            return;
+        end = start > xff ? start - 1 : xff;
     }
 }
 
@@ -79,6 +122,8 @@ struct req *req_new(struct api *api, struct evhttp_request *ev)
         memcpy(r->remote, addr ? addr : "", n);     /* no printf per request */
         r->remote[n] = '\0';
     }
+    find_client(r);
+    r->audit.size = -1;
     return r;
 }
 
@@ -97,6 +142,9 @@ static void req_free(struct req *r)
     metrics_http_in_flight(-1);
     if (r->body)
         json_object_put(r->body);
+    auth_forget(r);
+    free(r->audit.subject);
+    free(r->audit.content_type);
     free(r->path);
     free(r->key);
     free(r);
@@ -116,6 +164,7 @@ static void account(struct req *r, int status, size_t bytes)
 {
     metrics_http_request(r->match.index, r->method, status, clock_since(&r->t0));
     accesslog_write(r, status, bytes);
+    audit_write(r, status);
 }
 
 /* The answer of R is written out; evhttp frees the request after this. */
@@ -208,6 +257,7 @@ void req_fail(struct req *r, int status, const char *code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
+    r->error_code = code;
     struct json_object *o = json_object_new_object();
     json_object_object_add(o, "detail", json_object_new_string(detail));
     json_object_object_add(o, "error_code", json_object_new_string(code));
@@ -240,6 +290,12 @@ void req_fail_presign(struct req *r, enum s3_status st, const char *err)
         req_fail(r, 503, "no_credentials", "no AWS credentials are available: %s", err);
     else
         req_fail(r, 503, "presign_failed", "cannot presign: %s", err);
+}
+
+void req_audit_subject(struct req *r, const char *subject)
+{
+    free(r->audit.subject);
+    r->audit.subject = subject ? strdup(subject) : NULL;
 }
 
 void req_s3_account(struct req *r, const struct s3_result *res)

@@ -37,6 +37,23 @@ enum req_state {
     REQ_SENDING,        /* answered; evhttp is writing it out */
 };
 
+/* Who is asking (auth.c): the principal of a request. */
+struct principal {
+    const char *name;               /* NULL: nobody in particular (auth.mode none) */
+    const char *auth;               /* "none", "api_key", "jwt" */
+    char *prefix;                   /* its key prefix: uploads.prefix + its own part */
+    unsigned perms;                 /* CFG_PERM_* */
+    char *owned;                    /* storage of NAME when it came from a token */
+};
+
+/* What the audit line of a request says besides who and the outcome. */
+struct req_audit {
+    char *subject;                  /* the key, or the listing prefix */
+    int64_t size;                   /* -1: not known */
+    char *content_type;
+    double expires_at;              /* of a granted URL; 0: none */
+};
+
 struct req {
     struct api *api;
     struct evhttp_request *ev;
@@ -51,6 +68,8 @@ struct req {
     const char *method;             /* "GET", ...; "OTHER" */
     char id[HTTP_REQUEST_ID_MAX + 1];
     char remote[64];                /* peer address */
+    char client[64];                /* the client: REMOTE, or X-Forwarded-For from a
+                                       trusted proxy */
     struct timespec t0;             /* monotonic, when evhttp handed it over */
     char *path;                     /* what the access log shows, never a query */
     const char *cors_origin;        /* Access-Control-Allow-Origin value, or NULL */
@@ -61,6 +80,9 @@ struct req {
     bool s3_used;
     struct event *watch;            /* EOF watch on the client socket, or NULL */
     char *key;                      /* the object key the request is about */
+    struct principal who;
+    struct req_audit audit;
+    const char *error_code;         /* of the error answer, for the audit log */
 };
 
 /* Flags of req_reply(). */
@@ -95,6 +117,9 @@ void req_fail_presign(struct req *r, enum s3_status st, const char *err);
 void req_wait(struct req *r);
 /* Count an S3 call's time into R (the access log's s3_ms). */
 void req_s3_account(struct req *r, const struct s3_result *res);
+
+/* What R's audit line reports about its subject (copied). */
+void req_audit_subject(struct req *r, const char *subject);
 
 /* Retire R without answering: its S3 call is cancelled, never its
  * evhttp request touched (the api is being freed). */

@@ -6,20 +6,30 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "config.h"
 #include "handlers.h"
 
 #define GET_HEAD (ROUTE_GET | ROUTE_HEAD)
 
 static struct route routes[] = {
-    { "/", GET_HEAD, handle_root, ROUTE_PUBLIC | ROUTE_UNLISTED, NULL, NULL, NULL },
-    { "/upload-url", ROUTE_POST, handle_upload_url, 0, handle_upload_fields, NULL, NULL },
-    { "/download-url", ROUTE_POST, handle_download_url, 0, handle_download_fields, NULL, NULL },
-    { "/files", GET_HEAD, handle_list_files, 0, NULL, NULL, NULL },
-    { "/files/{file_key+}", ROUTE_DELETE, handle_delete_file, 0, NULL, NULL, NULL },
-    { "/health", GET_HEAD, handle_health, ROUTE_PUBLIC, NULL, NULL, NULL },
-    { "/metrics", GET_HEAD, handle_metrics, ROUTE_PUBLIC | ROUTE_METRICS, NULL, NULL, NULL },
-    { "/openapi.json", GET_HEAD, handle_openapi, ROUTE_PUBLIC, NULL, NULL, NULL },
-    { "/docs", GET_HEAD, handle_docs, ROUTE_PUBLIC, NULL, NULL, NULL },
+    { .pattern = "/", .methods = GET_HEAD, .handler = handle_root,
+      .flags = ROUTE_PUBLIC | ROUTE_UNLISTED },
+    { .pattern = "/upload-url", .methods = ROUTE_POST, .handler = handle_upload_url,
+      .perm = CFG_PERM_UPLOAD, .fields = handle_upload_fields },
+    { .pattern = "/download-url", .methods = ROUTE_POST, .handler = handle_download_url,
+      .perm = CFG_PERM_DOWNLOAD, .fields = handle_download_fields },
+    { .pattern = "/files", .methods = GET_HEAD, .handler = handle_list_files,
+      .perm = CFG_PERM_LIST },
+    { .pattern = "/files/{file_key+}", .methods = ROUTE_DELETE, .handler = handle_delete_file,
+      .perm = CFG_PERM_DELETE },
+    { .pattern = "/health", .methods = GET_HEAD, .handler = handle_health,
+      .flags = ROUTE_PUBLIC },
+    { .pattern = "/metrics", .methods = GET_HEAD, .handler = handle_metrics,
+      .flags = ROUTE_PUBLIC | ROUTE_METRICS },
+    { .pattern = "/openapi.json", .methods = GET_HEAD, .handler = handle_openapi,
+      .flags = ROUTE_PUBLIC },
+    { .pattern = "/docs", .methods = GET_HEAD, .handler = handle_docs,
+      .flags = ROUTE_PUBLIC },
 };
 
 #define N_ROUTES (sizeof routes / sizeof routes[0])

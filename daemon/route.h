@@ -40,6 +40,8 @@ struct route {
     unsigned methods;               /* ROUTE_GET | ...; HEAD goes with GET */
     route_handler handler;
     unsigned flags;
+    unsigned perm;                  /* what a principal needs (CFG_PERM_*), 0: nothing;
+                                       a route with one writes audit lines */
     const char *const *fields;      /* JSON body fields it accepts; NULL: no body */
     const char *label;              /* filled by route_init: pattern without '+' */
     const char *allow;              /* filled by route_init: "GET, HEAD, OPTIONS" */

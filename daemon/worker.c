@@ -51,6 +51,7 @@
 #include "api.h"
 #include "clock.h"
 #include "config.h"
+#include "httpc.h"
 #include "log.h"
 #include "metrics.h"
 #include "s3.h"
@@ -69,6 +70,7 @@ struct worker {
     struct evhttp_bound_socket **bound;
     int n_bound;
     struct evhttp_bound_socket *mbound;
+    struct httpc *httpc;                    /* S3, instance metadata, JWKS */
     struct s3_client *s3;
     struct api *api;
     struct event *sigs[5];
@@ -364,6 +366,7 @@ static void worker_cleanup(struct worker *w)
         api_free(w->api);
     if (w->s3)
         s3_client_free(w->s3);
+    httpc_free(w->httpc);
     if (w->mhttp)
         evhttp_free(w->mhttp);
     if (w->http)
@@ -408,13 +411,14 @@ int worker_main(const struct cfg *cfg, const int *fds, int n_fds, int metrics_fd
     }
     set_limits(w.http, cfg);
 
-    w.s3 = s3_client_new(w.base, cfg, err, sizeof err);
+    w.httpc = httpc_new(w.base, err, sizeof err);
+    w.s3 = w.httpc ? s3_client_new(w.base, w.httpc, cfg, err, sizeof err) : NULL;
     if (!w.s3) {
         log_error("cannot create the S3 client: %s", err);
         worker_cleanup(&w);
         return WORKER_EXIT_CONFIG;
     }
-    w.api = api_new(w.base, w.http, cfg, w.s3, err, sizeof err);
+    w.api = api_new(w.base, w.http, cfg, w.s3, w.httpc, err, sizeof err);
     if (!w.api) {
         log_error("cannot set up the API: %s", err);
         worker_cleanup(&w);

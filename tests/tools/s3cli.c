@@ -393,7 +393,8 @@ int main(int argc, char **argv)
         return 2;
     }
     base = event_base_new();
-    client = s3_client_new(base, cfg, err, sizeof(err));
+    struct httpc *http = httpc_new(base, err, sizeof(err));
+    client = http ? s3_client_new(base, http, cfg, err, sizeof(err)) : NULL;
     if (!client) {
         fprintf(stderr, "s3cli: %s\n", err);
         return 2;
@@ -417,6 +418,7 @@ int main(int argc, char **argv)
     }
     event_free(tick);
     s3_client_free(client);
+    httpc_free(http);
     event_base_free(base);
     cfg_free(cfg);
     return 0;

@@ -348,7 +348,7 @@ static void test_many_errors_together(void **state)
         NAME ":9:15: s3.path_style: expected true or false, got \"1\"",
         NAME ":12:11: uploads.allowed_types: .jpg: expected a content type such as "
              "image/jpeg (type/subtype), got \"jpeg\"",
-        NAME ":13:1: extra: unknown section (expected server, s3, presign, uploads or cors)",
+        NAME ":13:1: extra: unknown section (expected server, s3, presign, uploads, cors, auth, rate_limit or audit)",
     };
     fails_with(text, want, sizeof(want) / sizeof(want[0]));
 }
@@ -976,10 +976,133 @@ static void test_length_bounded(void **state)
     cfg_free(c);
 }
 
+/* ---- auth:, rate_limit:, audit: */
+
+#define KEY_A "2bd806c97f0e00af1a1fc3328fa763a9269723c8db8fac4f93af71db186d6e90"
+#define KEY_B "81b637d8fcd2c6da6359e6963113a1170de795e4b725b84d1e0b4cfd9ec58ce9"
+
+static void test_auth_values(void **state)
+{
+    (void)state;
+    struct cfg *c = load_ok(S3_OK
+        "auth:\n"
+        "  mode: api_key\n"
+        "  api_keys:\n"
+        "    - name: alice\n"
+        "      sha256: \"" KEY_A "\"\n"
+        "      prefix: alice/\n"
+        "      permissions: [upload, download]\n"
+        "    - name: bob@example.com\n"
+        "      sha256: " KEY_B "\n"
+        "      permissions: [list, delete]\n"
+        "  jwt:\n"
+        "    jwks_url: http://127.0.0.1:9/jwks\n"
+        "    issuer: https://idp/\n"
+        "    audience: presignd\n"
+        "    prefix: \"users/{sub}/\"\n"
+        "rate_limit:\n"
+        "  requests_per_second: 0.5\n"
+        "  burst: 3\n"
+        "  trusted_proxies: [\"10.0.0.0/8\", \"2001:db8::/32\", 127.0.0.1]\n"
+        "audit:\n"
+        "  log_file: /var/log/presignd/audit.log\n");
+    assert_int_equal(c->auth.mode, CFG_AUTH_API_KEY);
+    assert_int_equal(c->auth.n_api_keys, 2);
+    assert_string_equal(c->auth.api_keys[0].name, "alice");
+    assert_int_equal(c->auth.api_keys[0].sha256[0], 0x2b);
+    assert_int_equal(c->auth.api_keys[0].sha256[31], 0x90);
+    assert_string_equal(c->auth.api_keys[0].prefix, "alice/");
+    assert_int_equal(c->auth.api_keys[0].perms, CFG_PERM_UPLOAD | CFG_PERM_DOWNLOAD);
+    assert_string_equal(c->auth.api_keys[1].prefix, "");
+    assert_int_equal(c->auth.api_keys[1].perms, CFG_PERM_LIST | CFG_PERM_DELETE);
+    /* The JWT section's defaults, under the keys given. */
+    assert_int_equal(c->auth.jwt.leeway, 60);
+    assert_int_equal(c->auth.jwt.algorithms, CFG_ALG_RS256 | CFG_ALG_ES256);
+    assert_string_equal(c->auth.jwt.permissions_claim, "scope");
+    assert_string_equal(c->auth.jwt.prefix, "users/{sub}/");
+    assert_true(c->rate_limit.requests_per_second == 0.5);
+    assert_int_equal(c->rate_limit.burst, 3);
+    assert_int_equal(c->rate_limit.n_trusted_proxies, 3);
+    assert_true(cfg_trusted_proxy(c, "10.200.3.4"));
+    assert_true(cfg_trusted_proxy(c, "127.0.0.1"));
+    assert_true(cfg_trusted_proxy(c, "2001:db8:1::5"));
+    assert_false(cfg_trusted_proxy(c, "11.0.0.1"));
+    assert_false(cfg_trusted_proxy(c, "127.0.0.2"));
+    assert_false(cfg_trusted_proxy(c, "2001:db9::1"));
+    assert_false(cfg_trusted_proxy(c, "nonsense"));
+    assert_string_equal(c->audit.log_file, "/var/log/presignd/audit.log");
+    cfg_free(c);
+
+    /* Defaults: no auth, no rate limit, no audit log. */
+    c = load_ok(S3_OK);
+    assert_int_equal(c->auth.mode, CFG_AUTH_NONE);
+    assert_true(c->rate_limit.requests_per_second == 0);
+    assert_null(c->audit.log_file);
+    cfg_free(c);
+}
+
+static void test_auth_errors(void **state)
+{
+    (void)state;
+    static const struct bad cases[] = {
+        { S3_OK "auth:\n  mode: oauth\n", "4:9", "auth.mode: expected none, api_key or jwt" },
+        { S3_OK "auth:\n  mode: api_key\n", "4:3", "api_key needs at least one entry" },
+        { S3_OK "auth:\n  mode: jwt\n  jwt:\n    issuer: x\n    audience: y\n", "5:3",
+          "auth.jwt.jwks_url: required when auth.mode is jwt" },
+        { S3_OK "auth:\n  api_keys:\n    - name: a\n      sha256: abc\n"
+          "      permissions: [upload]\n", "6:15", "auth.api_keys[0].sha256: expected the "
+          "SHA-256 of the key as 64 hex digits" },
+        { S3_OK "auth:\n  api_keys:\n    - name: a\n      sha256: " KEY_A "\n"
+          "      permissions: [upload, fly]\n", "7:29",
+          "auth.api_keys[0].permissions: \"fly\" is not one of" },
+        { S3_OK "auth:\n  api_keys:\n    - name: a\n      sha256: " KEY_A "\n", "5:7",
+          "auth.api_keys[0].permissions: required key is missing" },
+        { S3_OK "auth:\n  api_keys:\n    - name: a\n      sha256: " KEY_A "\n"
+          "      prefix: a\n      permissions: [list]\n", "7:15", "must end with '/'" },
+        { S3_OK "auth:\n  api_keys:\n    - name: a\n      sha256: " KEY_A "\n"
+          "      prefix: a/../\n      permissions: [list]\n", "7:15", "\"..\" segment" },
+        { S3_OK "auth:\n  api_keys:\n    - name: a b\n      sha256: " KEY_A "\n"
+          "      permissions: [list]\n", "5:13", "may only hold letters" },
+        { S3_OK "auth:\n  api_keys:\n    - name: a\n      sha256: " KEY_A "\n"
+          "      permissions: [list]\n    - name: a\n      sha256: " KEY_B "\n"
+          "      permissions: [list]\n", "8:7", "the name a is used twice" },
+        { S3_OK "auth:\n  api_keys:\n    - name: a\n      sha256: " KEY_A "\n"
+          "      permissions: [list]\n    - name: b\n      sha256: " KEY_A "\n"
+          "      permissions: [list]\n", "8:7", "the same key (sha256) as a" },
+        { S3_OK "auth:\n  api_keys:\n    - name: a\n      sha256: " KEY_A "\n"
+          "      permissions: [list]\n      colour: red\n", "8:7",
+          "auth.api_keys[0].colour: unknown key" },
+        { S3_OK "auth:\n  jwt:\n    jwks_url: http://idp.example.com/jwks\n", "5:15",
+          "must be https:// (http:// only to a loopback address)" },
+        { S3_OK "auth:\n  jwt:\n    prefix: \"users/{sub/\"\n", "5:13",
+          "has a '{' without its '}'" },
+        { S3_OK "auth:\n  jwt:\n    prefix: \"users/{a-b}/\"\n", "5:13",
+          "not a simple name" },
+        { S3_OK "auth:\n  jwt:\n    prefix: \"{sub}\"\n", "5:13", "must end with '/'" },
+        { S3_OK "auth:\n  jwt:\n    algorithms: [HS256]\n", "5:18",
+          "\"HS256\" is not one of RS256, ES256" },
+        { S3_OK "auth:\n  jwt:\n    algorithms: []\n", "5:17",
+          "at least one algorithm is needed" },
+        { S3_OK "auth:\n  jwt:\n    permissions_claim: \"a b\"\n", "5:24",
+          "not a simple claim name" },
+        { S3_OK "auth:\n  jwt:\n    leeway: 7200\n", "5:13", "out of range (0..3600)" },
+        { S3_OK "rate_limit:\n  requests_per_second: fast\n", "4:24",
+          "expected a number of requests per second" },
+        { S3_OK "rate_limit:\n  trusted_proxies: [\"1.2.3.4/40\"]\n", "4:21",
+          "the prefix length is too long" },
+        { S3_OK "rate_limit:\n  trusted_proxies: [x]\n", "4:21", "not an IPv4 or IPv6" },
+        { S3_OK "rate_limit:\n  burst: 0\n", "4:10", "out of range" },
+        { S3_OK "audit:\n  file: x\n", "4:3", "audit.file: unknown key" },
+    };
+    RUN_BAD(cases);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_auth_values),
+        cmocka_unit_test(test_auth_errors),
         cmocka_unit_test(test_full_file),
         cmocka_unit_test(test_empty_sections),
         cmocka_unit_test(test_unknown_key_and_workers_zero),

@@ -437,6 +437,93 @@ static void test_valid_list_prefix(void **state)
     assert_false(keys_valid_list_prefix("/", "", err, sizeof(err)));
 }
 
+/* Claims of a made-up token, for keys_principal_prefix. */
+static const char *claim(const char *name, size_t len, void *arg)
+{
+    const char *const *kv = arg;
+    for (; kv[0]; kv += 2)
+        if (strlen(kv[0]) == len && memcmp(kv[0], name, len) == 0)
+            return kv[1];
+    return NULL;
+}
+
+static void test_principal_prefix(void **state)
+{
+    (void)state;
+    char err[200];
+    const char *good[] = { "sub", "alice", "tenant", "acme", NULL };
+    char *p = keys_principal_prefix("uploads/", "users/{sub}/", claim, (void *)good, err,
+                                    sizeof err);
+    assert_non_null(p);
+    assert_string_equal(p, "uploads/users/alice/");
+    free(p);
+    p = keys_principal_prefix("uploads/", "{tenant}/{sub}/", claim, (void *)good, err,
+                              sizeof err);
+    assert_string_equal(p, "uploads/acme/alice/");
+    free(p);
+    p = keys_principal_prefix("uploads/", "", NULL, NULL, err, sizeof err);
+    assert_string_equal(p, "uploads/");
+    free(p);
+    p = keys_principal_prefix("uploads/", "alice/", NULL, NULL, err, sizeof err);
+    assert_string_equal(p, "uploads/alice/");
+    free(p);
+
+    /* A claim value is never spliced into a key unless it is one plain
+     * piece of a segment. */
+    const char *bad_subs[] = {
+        "../bob", "..", ".", "bob/x", "a\\b", "", "x\ny", "a\x01", "\xe2\x80\xae" "gnp.exe",
+        "zero\xe2\x80\x8b" "width", "\xef\xbb\xbf" "bom", "\xc0\xaf",
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",    /* 130 bytes */
+    };
+    for (size_t i = 0; i < sizeof bad_subs / sizeof bad_subs[0]; i++) {
+        const char *kv[] = { "sub", bad_subs[i], NULL };
+        p = keys_principal_prefix("uploads/", "users/{sub}/", claim, (void *)kv, err,
+                                  sizeof err);
+        if (p)
+            fail_msg("sub %zu spliced into %s", i, p);
+        assert_non_null(strstr(err, "sub"));
+    }
+    const char *none[] = { NULL };
+    assert_null(keys_principal_prefix("uploads/", "users/{sub}/", claim, (void *)none, err,
+                                      sizeof err));
+    assert_non_null(strstr(err, "missing"));
+}
+
+static void test_access(void **state)
+{
+    (void)state;
+    char err[200];
+    const char *up = "uploads/", *alice = "uploads/alice/";
+
+    assert_int_equal(keys_access("uploads/alice/x.pdf", up, alice, err, sizeof err),
+                     KEYS_ALLOWED);
+    assert_int_equal(keys_access("uploads/bob/x.pdf", up, alice, err, sizeof err),
+                     KEYS_FORBIDDEN);
+    assert_int_equal(keys_access("uploads/alicebob/x.pdf", up, alice, err, sizeof err),
+                     KEYS_FORBIDDEN);
+    /* Tricks that climb out are invalid keys before anything else. */
+    assert_int_equal(keys_access("uploads/alice/../bob/x.pdf", up, alice, err, sizeof err),
+                     KEYS_INVALID);
+    assert_int_equal(keys_access("uploads/alice//x.pdf", up, alice, err, sizeof err),
+                     KEYS_INVALID);
+    assert_int_equal(keys_access("other/x.pdf", up, alice, err, sizeof err), KEYS_INVALID);
+    assert_int_equal(keys_access("uploads/alice/", up, alice, err, sizeof err), KEYS_INVALID);
+    /* Without a principal's own part, all of uploads.prefix is allowed. */
+    assert_int_equal(keys_access("uploads/bob/x.pdf", up, up, err, sizeof err), KEYS_ALLOWED);
+
+    assert_int_equal(keys_list_access("uploads/alice/", up, alice, err, sizeof err),
+                     KEYS_ALLOWED);
+    assert_int_equal(keys_list_access("uploads/alice/2026/", up, alice, err, sizeof err),
+                     KEYS_ALLOWED);
+    assert_int_equal(keys_list_access("uploads/", up, alice, err, sizeof err), KEYS_FORBIDDEN);
+    assert_int_equal(keys_list_access("uploads/ali", up, alice, err, sizeof err),
+                     KEYS_FORBIDDEN);
+    assert_int_equal(keys_list_access("uploads/bob/", up, alice, err, sizeof err),
+                     KEYS_FORBIDDEN);
+    assert_int_equal(keys_list_access("nope/", up, alice, err, sizeof err), KEYS_INVALID);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -450,6 +537,8 @@ int main(void)
         cmocka_unit_test(test_valid_key),
         cmocka_unit_test(test_valid_key_prefix_variants),
         cmocka_unit_test(test_valid_list_prefix),
+        cmocka_unit_test(test_principal_prefix),
+        cmocka_unit_test(test_access),
     };
     return cmocka_run_group_tests_name("keys", tests, NULL, NULL);
 }
