@@ -2,6 +2,9 @@
 // URLs (with progress), list them, download and delete them.
 //
 // The API base URL is ?api=... (default http://127.0.0.1:8000, `make run`).
+// When presignd asks for credentials, the key or token typed into the page
+// is sent as "Authorization: Bearer ..." to presignd only (never to S3) and
+// kept in this tab's sessionStorage.
 // presignd must allow this page's origin (cors.allow_origins) and the bucket
 // must allow it too (S3 CORS), since the file bytes go to S3 directly.
 'use strict';
@@ -56,8 +59,17 @@
     }
   }
 
+  const tokenInput = $('token-input');
+  tokenInput.value = sessionStorage.getItem('presignd-token') || '';
+  tokenInput.addEventListener('change', () => {
+    sessionStorage.setItem('presignd-token', tokenInput.value.trim());
+    refresh(false);
+  });
+
   async function api(method, path, body) {
     const init = { method, headers: {} };
+    const token = tokenInput.value.trim();
+    if (token) init.headers['Authorization'] = 'Bearer ' + token;
     if (body !== undefined) {
       init.headers['Content-Type'] = 'application/json';
       init.body = JSON.stringify(body);

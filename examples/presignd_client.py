@@ -10,7 +10,9 @@ method and headers presignd says were signed.
     presignd_client.py list [--prefix PREFIX] [--max-keys N] [--all] [--json]
     presignd_client.py delete KEY
 
-    --url URL   presignd's base URL (default $PRESIGND_URL or http://127.0.0.1:8000)
+    --url URL     presignd's base URL (default $PRESIGND_URL or http://127.0.0.1:8000)
+    --token TOKEN an API key or a JWT, sent as "Authorization: Bearer TOKEN"
+                  (default $PRESIGND_TOKEN; none when presignd runs without auth)
 
 upload prints the new file's key on stdout; progress bars go to stderr
 (--quiet turns them off). Exit status: 0 done, 1 the API or S3 refused,
@@ -27,6 +29,7 @@ import time
 import requests
 
 DEFAULT_URL = os.environ.get("PRESIGND_URL", "http://127.0.0.1:8000")
+DEFAULT_TOKEN = os.environ.get("PRESIGND_TOKEN")
 CHUNK = 256 * 1024
 
 
@@ -119,10 +122,13 @@ class ProgressReader:
 
 
 class Client:
-    def __init__(self, base_url, timeout=30.0):
+    def __init__(self, base_url, timeout=30.0, token=None):
         self.base = base_url.rstrip("/")
         self.timeout = timeout
         self.http = requests.Session()
+        if token:
+            # Only presignd sees it: S3 gets presigned URLs, never the token.
+            self.http.headers["Authorization"] = "Bearer " + token
 
     def _api(self, method, path, **kw):
         try:
@@ -255,6 +261,8 @@ def main(argv=None):
                                 description="Upload, download, list and delete files through presignd.")
     p.add_argument("--url", default=DEFAULT_URL,
                    help="presignd base URL (default: $PRESIGND_URL or http://127.0.0.1:8000)")
+    p.add_argument("--token", default=DEFAULT_TOKEN,
+                   help="API key or JWT for presignd (default: $PRESIGND_TOKEN)")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for presignd")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     sub = p.add_subparsers(dest="command", required=True)
@@ -278,7 +286,7 @@ def main(argv=None):
     rm.add_argument("key")
 
     args = p.parse_args(argv)
-    client = Client(args.url, args.timeout)
+    client = Client(args.url, args.timeout, args.token)
     progress = not args.quiet
     try:
         if args.command == "upload":
