@@ -230,12 +230,15 @@ void metrics_http_request(unsigned route, const char *method, int status, double
 
 void metrics_set_slot(int slot)
 {
-    my_slot = slot >= 0 && slot < METRICS_MAX_SLOTS ? slot : 0;
+    my_slot = slot >= 0 && slot < METRICS_MAX_SLOTS ? slot : -1;
 }
 
 void metrics_http_in_flight(int delta)
 {
-    ADD(&M->in_flight[my_slot], (int64_t)delta);
+    /* Without a slot of its own a process counts nothing rather than mix
+     * its requests into another worker's slot. */
+    if (my_slot >= 0)
+        ADD(&M->in_flight[my_slot], (int64_t)delta);
 }
 
 void metrics_clear_slot(int slot)

@@ -58,7 +58,8 @@ void metrics_http_request(unsigned route, const char *method, int status, double
  * The in-flight gauge: a worker owns slot SLOT (given by the master, unique
  * among live workers) and adds DELTA as requests arrive and are answered;
  * the master clears the slot of a worker that died, so requests of a
- * killed worker do not stay counted. Rendered as the sum of all slots.
+ * killed worker do not stay counted. Rendered as the sum of all slots. A
+ * process without a slot (-1) counts nothing.
  */
 void metrics_set_slot(int slot);
 void metrics_http_in_flight(int delta);

@@ -138,14 +138,23 @@ static void child_setup(struct gen *g, pid_t master)
         _exit(WORKER_EXIT_FATAL);
 }
 
+/* A free in-flight slot, or -1: more live workers than slots (many
+ * generations draining at once); such a worker's requests go uncounted
+ * rather than into another worker's slot. */
 static int take_metric_slot(void)
 {
+    static bool warned;
+
     for (int i = 0; i < METRICS_MAX_SLOTS; i++)
         if (!metric_slot_used[i]) {
             metric_slot_used[i] = true;
             return i;
         }
-    return 0;   /* more live workers than slots: share the first one */
+    if (!warned)
+        log_warn("more than %d live workers: the in-flight gauge misses some",
+                 METRICS_MAX_SLOTS);
+    warned = true;
+    return -1;
 }
 
 int gen_spawn(struct gen *g, int i, pid_t master)
@@ -161,7 +170,8 @@ int gen_spawn(struct gen *g, int i, pid_t master)
     pid_t pid = fork();
     if (pid < 0) {
         log_error("fork: %s", strerror(errno));
-        metric_slot_used[ms] = false;
+        if (ms >= 0)
+            metric_slot_used[ms] = false;
         close(p[0]);
         close(p[1]);
         return -1;

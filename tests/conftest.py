@@ -6,6 +6,13 @@
                   start=True, env=None, binary=None) -> harness.Presignd
   presignd_asan   (function) the same factory on $PRESIGND_ASAN_BIN
                   (skips the test when that binary is not available)
+  blackhole       (function) a started harness.Blackhole: a TCP server that
+                  accepts and never answers (an S3 that hangs); the test may
+                  stop() it itself, teardown stops it in any case
+  http_stub       (function) factory: http_stub(handler) -> a started
+                  harness.HttpStub (a function or a route table answers);
+                  http_stub(stub) starts a stub made by the test (such as a
+                  harness.ImdsStub); every stub is stopped at teardown
 
 Every daemon a test starts is stopped at teardown (TERM, then KILL); a
 daemon that does not stop, a worker that outlives its master, or a
@@ -87,3 +94,28 @@ def presignd_asan(request, s3, tmp_path):
     if not binary or not os.access(binary, os.X_OK):
         harness.require(False, "PRESIGND_ASAN_BIN is not set to a built sanitizer binary")
     yield from _factory(request, s3, tmp_path, default_binary=binary)
+
+
+@pytest.fixture
+def blackhole():
+    b = harness.Blackhole().start()
+    try:
+        yield b
+    finally:
+        b.stop()
+
+
+@pytest.fixture
+def http_stub():
+    made = []
+
+    def make(handler):
+        stub = handler if isinstance(handler, harness.HttpStub) else harness.HttpStub(handler)
+        stub.start()
+        made.append(stub)
+        return stub
+    try:
+        yield make
+    finally:
+        for stub in made:
+            stub.stop()

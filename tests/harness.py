@@ -2,14 +2,31 @@
 Gateway (the S3 server that verifies signatures like AWS) and presignd
 daemons with their config, log and sd_notify socket.
 
-conftest.py turns these into the `s3`, `presignd` and `presignd_asan`
-fixtures; tests may also import its functions (free_port, deep_merge, ...).
+It also holds the one copy of what several test files need:
+
+  raw HTTP      raw_request() builds request bytes; send_raw() sends them on
+                a new connection and reads the answer (a RawResponse);
+                read_response() reads one off a socket the test holds;
+                send_and_leave() sends and hangs up without reading
+  errors        error_shape_problem(): what is wrong with a response that
+                should be the fixed {"detail", "error_code"} JSON error
+  Blackhole     a TCP server that accepts and never answers (a hung S3)
+  HttpStub      a local HTTP server answering from a function or a route
+                table, logging every request; serve_directory() makes it a
+                static file server; ImdsStub is EC2's IMDSv2 on top of it
+
+conftest.py turns these into the `s3`, `presignd`, `presignd_asan`,
+`blackhole` and `http_stub` fixtures; tests may also import its functions
+(free_port, deep_merge, ...).
 Only Debian's /usr/bin/python3 with its stdlib, requests, boto3 and yaml.
 """
 
 import copy
+import http.server
 import importlib.machinery
 import importlib.util
+import json
+import mimetypes
 import os
 import re
 import shutil
@@ -19,10 +36,12 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 import requests
 import yaml
+from requests.structures import CaseInsensitiveDict
 
 ROOT = Path(__file__).resolve().parents[1]
 S3_LOCAL = ROOT / "scripts" / "s3-local"
@@ -619,3 +638,450 @@ def bump_signature(url):
     i = m.start(1)
     c = url[i]
     return url[:i] + ("0" if c != "0" else "1") + url[i + 1:]
+
+
+# ------------------------------------------------------------- raw HTTP
+# For requests an HTTP library would tidy up or refuse to send (malformed
+# lines, conflicting lengths, pipelining, half-sent bodies) and answers it
+# would hide (whether the server closed the connection, the exact status
+# line, bytes after a HEAD answer).
+
+def raw_request(method, target, headers=(), body=None, close=True):
+    """The bytes of one HTTP/1.1 request: "Host: 127.0.0.1", then
+    "Connection: close" (when CLOSE), then HEADERS (str or bytes lines, sent
+    as they are), then a Content-Length for BODY unless HEADERS already
+    frame it (Content-Length or Transfer-Encoding)."""
+    if isinstance(target, str):
+        target = target.encode()
+    headers = [h.encode() if isinstance(h, str) else h for h in headers]
+    lines = [method.encode() + b" " + target + b" HTTP/1.1", b"Host: 127.0.0.1"]
+    if close:
+        lines.append(b"Connection: close")
+    lines.extend(headers)
+    if body is not None:
+        if isinstance(body, str):
+            body = body.encode()
+        if not any(h.lower().startswith((b"content-length", b"transfer-encoding"))
+                   for h in headers):
+            lines.append(b"Content-Length: %d" % len(body))
+    return b"\r\n".join(lines) + b"\r\n\r\n" + (body or b"")
+
+
+class RawResponse:
+    """The first HTTP response in DATA, the bytes read off a raw socket.
+
+    status (None when there is no status line), status_line, headers
+    (case-insensitive; the first of repeated headers), body (Content-Length
+    bytes when given, else everything after the head), rest (bytes after a
+    framed response: a pipelined next response), closed (the server closed
+    the connection), elapsed (seconds from connect to the end of reading).
+    HEAD: the response to a HEAD request (no body whatever it declares).
+    Quacks like requests.Response where tests need it: status_code,
+    headers, text, json()."""
+
+    def __init__(self, data, closed=False, elapsed=0.0, head=False):
+        self.data = data
+        self.closed = closed
+        self.elapsed = elapsed
+        self.status = None
+        self.status_line = ""
+        self.headers = CaseInsensitiveDict()
+        self.body = b""
+        self.rest = b""
+        self.complete = False        # head and the whole framed body are here
+        if not data:
+            return
+        head_part, sep, after = data.partition(b"\r\n\r\n")
+        lines = head_part.decode("latin-1").split("\r\n")
+        self.status_line = lines[0]
+        parts = lines[0].split(" ", 2)
+        if len(parts) >= 2 and parts[1].isdigit():
+            self.status = int(parts[1])
+        for line in lines[1:]:
+            k, _, v = line.partition(":")
+            if k.strip() not in self.headers:
+                self.headers[k.strip()] = v.strip()
+        n = self.headers.get("content-length")
+        if not sep:
+            return
+        if head or (self.status is not None and
+                    (self.status < 200 or self.status in (204, 304))):
+            self.rest = after
+            self.complete = True
+        elif n is not None and n.isdigit():
+            self.body, self.rest = after[:int(n)], after[int(n):]
+            self.complete = len(after) >= int(n)
+        else:
+            self.body = after        # delimited by the end of the connection
+            self.complete = closed
+
+    @property
+    def status_code(self):
+        return self.status
+
+    @property
+    def text(self):
+        return self.body.decode("utf-8", "replace")
+
+    def json(self):
+        return json.loads(self.body.decode("utf-8"))
+
+    def __repr__(self):
+        return "<%r closed=%s %.2fs>" % (self.data[:400], self.closed, self.elapsed)
+
+
+def read_response(sock, timeout=5, wait_close=False, head=False, t0=None):
+    """Read one HTTP response off SOCK (each recv waits up to TIMEOUT).
+    Reading stops when the response is complete (by its Content-Length, or
+    a status without a body) unless it says "Connection: close" or has no
+    length, or WAIT_CLOSE: then it goes on until the server closes the
+    connection (or TIMEOUT passes with nothing more). A reset counts as
+    closed. HEAD and T0 (when elapsed starts) go to RawResponse."""
+    t0 = time.monotonic() if t0 is None else t0
+    sock.settimeout(timeout)
+    out = b""
+    closed = False
+    while True:
+        if out and not wait_close:
+            r = RawResponse(out, head=head)
+            if r.complete and r.headers.get("connection", "").lower() != "close":
+                break
+        try:
+            b = sock.recv(65536)
+        except socket.timeout:
+            break
+        except ConnectionResetError:
+            closed = True
+            break
+        if not b:
+            closed = True
+            break
+        out += b
+    return RawResponse(out, closed, time.monotonic() - t0, head=head)
+
+
+def send_raw(port, data, timeout=5, shut=False, wait_close=True, host="127.0.0.1"):
+    """Send DATA on a new connection to HOST:PORT and read the answer (see
+    read_response; by default until the server closes). SHUT: half-close
+    after sending. A send the server cut short is not an error: what it
+    answered is read all the same. A request starting with "HEAD " gets
+    its answer parsed as one without a body."""
+    t0 = time.monotonic()
+    s = socket.create_connection((host, port), timeout=timeout)
+    try:
+        try:
+            s.sendall(data)
+        except OSError:
+            pass
+        if shut:
+            s.shutdown(socket.SHUT_WR)
+        return read_response(s, timeout, wait_close=wait_close,
+                             head=data.startswith(b"HEAD "), t0=t0)
+    finally:
+        s.close()
+
+
+def send_and_leave(port, data, wait=0, rst=False, shutdown=False, host="127.0.0.1"):
+    """A client that sends DATA and goes away without reading: after WAIT
+    seconds it closes, with a reset instead of a FIN when RST, or after
+    shutdown(SHUT_RDWR) when SHUTDOWN."""
+    s = socket.create_connection((host, port), timeout=10)
+    try:
+        s.sendall(data)
+        if wait:
+            time.sleep(wait)
+        if rst:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+        if shutdown:
+            s.shutdown(socket.SHUT_RDWR)
+    finally:
+        s.close()
+
+
+# ------------------------------------------------------ the error shape
+
+def _describe(r):
+    if isinstance(r, RawResponse):
+        return repr(r)
+    return "HTTP %s %r" % (r.status_code, r.text[:400])
+
+
+def error_shape_problem(r, status, code=None):
+    """What is wrong with R (a requests.Response or a RawResponse) as the
+    fixed JSON error {"detail": non-empty text, "error_code": CODE} with
+    STATUS, or None when nothing is. Use it in asserts
+    (`assert error_shape_problem(r, 404, "not_found") is None`) and in loops
+    that collect every broken case before failing."""
+    if r.status_code != status:
+        return "status %s, expected %s: %s" % (r.status_code, status, _describe(r))
+    ctype = r.headers.get("Content-Type") or ""
+    if not ctype.startswith("application/json"):
+        return "Content-Type %r, expected JSON: %s" % (ctype, _describe(r))
+    try:
+        body = r.json()
+    except ValueError:
+        return "body is not JSON: %s" % _describe(r)
+    if not isinstance(body, dict) or set(body) != {"detail", "error_code"}:
+        return "not the error shape: %r" % (body,)
+    if not isinstance(body["detail"], str) or not body["detail"]:
+        return "empty detail: %r" % (body,)
+    if code is not None and body["error_code"] != code:
+        return "error_code %r, expected %r: %r" % (body["error_code"], code, body)
+    return None
+
+
+# ------------------------------------------------------------ blackhole
+
+class Blackhole:
+    """A TCP server on 127.0.0.1 that accepts connections and never answers
+    nor reads: an S3 that hangs (point s3.endpoint at .endpoint). A thread
+    accepts and holds every connection until stop(), which closes them all
+    (the daemon then sees S3 hang up: a reset, as what it sent was never
+    read). stop() may be called by the test and again by the fixture."""
+
+    def __init__(self):
+        self.port = None
+        self._sock = None
+        self._thread = None
+        self._conns = []
+        self._accepted = 0
+        self._cond = threading.Condition()
+        self._stopping = False
+
+    @property
+    def endpoint(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def start(self):
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(512)
+        self._sock.settimeout(0.1)
+        self.port = self._sock.getsockname()[1]
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, daemon=True, name="blackhole")
+        self._thread.start()
+        return self
+
+    def _run(self):
+        while not self._stopping:
+            try:
+                c, _ = self._sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with self._cond:
+                self._conns.append(c)
+                self._accepted += 1
+                self._cond.notify_all()
+
+    def accepted(self):
+        """How many connections it has accepted since start()."""
+        with self._cond:
+            return self._accepted
+
+    def wait_connections(self, n, timeout=10):
+        """Wait until N connections in all were accepted; returns how many."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._accepted < n:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError("the blackhole accepted %d connections in %.1fs, "
+                                         "expected %d" % (self._accepted, timeout, n))
+                self._cond.wait(left)
+            return self._accepted
+
+    def stop(self):
+        """Close every connection and the listening socket (idempotent)."""
+        if self._thread is None:
+            return
+        self._stopping = True
+        self._thread.join(5)
+        self._thread = None
+        with self._cond:
+            for c in self._conns:
+                c.close()
+            self._conns = []
+        self._sock.close()
+
+
+# ------------------------------------------------------------ HTTP stub
+
+class StubRequest:
+    """One request an HttpStub received."""
+
+    def __init__(self, method, path, headers, body, client_port):
+        self.method = method
+        self.path = path                  # as sent: with the query string
+        self.headers = headers            # CaseInsensitiveDict
+        self.body = body
+        self.client_port = client_port    # tells connections apart
+
+    def __repr__(self):
+        return "<StubRequest %s %s>" % (self.method, self.path)
+
+
+class HttpStub:
+    """A threaded HTTP/1.1 server on 127.0.0.1 (a free port) that answers
+    from HANDLER:
+
+      a function          HANDLER(StubRequest) -> (status, headers, body)
+      a route table       {"GET /path": answer or function}: matched on
+                          the method and the path without its query (a
+                          HEAD falls back to the GET); anything else is
+                          a 404
+
+    An answer is (status, {header: value}, body as bytes or str); a
+    Content-Length is added unless given, and no body goes out to a HEAD.
+    Every request is logged in .requests (method, path, headers, body,
+    client_port) before it is answered. A client's "Connection: close" is
+    honoured and said in the answer. start() returns the stub; stop() is
+    idempotent."""
+
+    def __init__(self, handler):
+        self.handler = handler
+        self.requests = []
+        self.port = None
+        self._server = None
+        self._thread = None
+        self._lock = threading.Lock()
+
+    @property
+    def endpoint(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def _answer(self, req):
+        if callable(self.handler):
+            return self.handler(req)
+        path = req.path.split("?", 1)[0]
+        route = self.handler.get("%s %s" % (req.method, path))
+        if route is None and req.method == "HEAD":
+            route = self.handler.get("GET " + path)
+        if route is None:
+            return 404, {"Content-Type": "text/plain"}, "no route for %s %s\n" % (
+                req.method, req.path)
+        return route(req) if callable(route) else route
+
+    def start(self):
+        stub = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def _any(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                req = StubRequest(self.command, self.path,
+                                  CaseInsensitiveDict(self.headers.items()),
+                                  self.rfile.read(n) if n else b"", self.client_address[1])
+                with stub._lock:
+                    stub.requests.append(req)
+                status, headers, body = stub._answer(req)
+                if isinstance(body, str):
+                    body = body.encode()
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                if not any(k.lower() == "content-length" for k in headers):
+                    self.send_header("Content-Length", str(len(body)))
+                if self.close_connection:        # the client asked for it
+                    self.send_header("Connection", "close")
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = do_PATCH = do_OPTIONS = _any
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
+                                        name="http-stub")
+        self._thread.start()
+        return self
+
+    def stop(self):
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(10)
+        self._server = None
+
+
+def serve_directory(root):
+    """An HttpStub handler that serves the files under ROOT (GET and HEAD;
+    a directory serves its index.html), as a plain web server would."""
+    root = Path(root).resolve()
+
+    def handler(req):
+        if req.method not in ("GET", "HEAD"):
+            return 405, {"Allow": "GET, HEAD"}, b""
+        rel = urllib.parse.unquote(req.path.split("?", 1)[0]).lstrip("/")
+        f = (root / rel).resolve()
+        if f.is_dir():
+            f = f / "index.html"
+        if (f != root and root not in f.parents) or not f.is_file():
+            return 404, {"Content-Type": "text/plain"}, b"not found\n"
+        ctype = mimetypes.guess_type(f.name)[0] or "application/octet-stream"
+        return 200, {"Content-Type": ctype}, f.read_bytes()
+    return handler
+
+
+class ImdsStub(HttpStub):
+    """EC2's instance metadata service as IMDSv2 answers it: PUT
+    /latest/api/token (the TTL header required) gives a token; the role
+    name and then its credentials are only served to GETs carrying a token
+    it gave. CREDS is the credentials document: a dict, or a function of the
+    fetch number (1, 2, ...) returning one, or an int to answer that HTTP
+    status instead. It can be changed while the stub runs.
+
+    .calls counts {"token", "role", "creds", "refused"}, .fetch_times has
+    the time.time() of every credentials fetch, .requests every request."""
+
+    TOKEN_PATH = "/latest/api/token"
+    ROLE_PATH = "/latest/meta-data/iam/security-credentials/"
+    TOKEN_HEADER = "X-aws-ec2-metadata-token"
+    TTL_HEADER = "X-aws-ec2-metadata-token-ttl-seconds"
+
+    def __init__(self, creds, role="presignd-test-role"):
+        super().__init__(self._imds)
+        self.creds = creds
+        self.role = role
+        self.calls = {"token": 0, "role": 0, "creds": 0, "refused": 0}
+        self.tokens = set()
+        self.fetch_times = []
+        self._prefix = "imds-token-%s-" % os.urandom(4).hex()
+
+    def _imds(self, req):
+        with self._lock:                 # the counters, from the server's threads
+            return self._imds_locked(req)
+
+    def _imds_locked(self, req):
+        text = {"Content-Type": "text/plain"}
+        if req.method == "PUT":
+            if req.path != self.TOKEN_PATH or not req.headers.get(self.TTL_HEADER):
+                self.calls["refused"] += 1
+                return 400, text, "missing TTL"
+            self.calls["token"] += 1
+            token = self._prefix + str(self.calls["token"])
+            self.tokens.add(token)
+            return 200, text, token
+        if req.method != "GET" or req.headers.get(self.TOKEN_HEADER) not in self.tokens:
+            self.calls["refused"] += 1           # IMDSv2 only: no token, no answer
+            return 401, text, ""
+        if req.path == self.ROLE_PATH:
+            self.calls["role"] += 1
+            return 200, text, self.role + "\n"
+        if req.path == self.ROLE_PATH + self.role:
+            self.calls["creds"] += 1
+            self.fetch_times.append(time.time())
+            doc = self.creds(self.calls["creds"]) if callable(self.creds) else self.creds
+            if isinstance(doc, int):              # an HTTP error instead
+                return doc, text, ""
+            return 200, {"Content-Type": "application/json"}, json.dumps(doc)
+        return 404, text, ""

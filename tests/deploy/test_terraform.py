@@ -574,59 +574,7 @@ def test_user_data_installs_the_package_with_apt(rendered, tmp_path):
         box.close()
 
 
-class FakeIMDS:
-    """The instance metadata service as IMDSv2 answers it: a PUT for a token,
-    then role name and credentials only with that token."""
-
-    def __init__(self, creds):
-        import http.server
-        import threading
-        outer = self
-        self.creds = creds
-        self.token = "imds-token-" + os.urandom(4).hex()
-        self.requests = []
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def reply(self, code, body):
-                data = body.encode()
-                self.send_response(code)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_PUT(self):
-                outer.requests.append(("PUT", self.path))
-                if self.path == "/latest/api/token" and \
-                        self.headers.get("X-aws-ec2-metadata-token-ttl-seconds"):
-                    self.reply(200, outer.token)
-                else:
-                    self.reply(400, "")
-
-            def do_GET(self):
-                outer.requests.append(("GET", self.path))
-                if self.headers.get("X-aws-ec2-metadata-token") != outer.token:
-                    self.reply(401, "")  # IMDSv2 only
-                elif self.path == "/latest/meta-data/iam/security-credentials/":
-                    self.reply(200, "presignd-instance")
-                elif self.path == "/latest/meta-data/iam/security-credentials/presignd-instance":
-                    self.reply(200, json.dumps(outer.creds))
-                else:
-                    self.reply(404, "")
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def test_user_data_fetches_s3_package_with_role_credentials(rendered, s3, tmp_path):
+def test_user_data_fetches_s3_package_with_role_credentials(rendered, s3, tmp_path, http_stub):
     """The user-data's fetch_package, run for real: IMDSv2 credentials (from
     a stand-in metadata service) and curl's SigV4 against the RADOS Gateway,
     which verifies signatures like S3. Only the two AWS addresses are
@@ -647,20 +595,22 @@ def test_user_data_fetches_s3_package_with_role_credentials(rendered, s3, tmp_pa
     client = s3.client()
     client.put_object(Bucket=s3.bucket, Key=key, Body=payload)
     # Static gateway keys have no session token; the header is then left out.
-    imds = FakeIMDS({"Code": "Success", "Type": "AWS-HMAC", "AccessKeyId": s3.access_key,
-                     "SecretAccessKey": s3.secret_key, "Token": "",
-                     "Expiration": "2099-01-01T00:00:00Z"})
+    imds = http_stub(harness.ImdsStub({"Code": "Success", "Type": "AWS-HMAC",
+                                       "AccessKeyId": s3.access_key,
+                                       "SecretAccessKey": s3.secret_key, "Token": "",
+                                       "Expiration": "2099-01-01T00:00:00Z"},
+                                      role="presignd-instance"))
     out_file = tmp_path / "presignd.deb"
     try:
         runner = ("set -euo pipefail\nREGION=%s\n%s\nfetch_package \"$1\" \"$2\"\n"
                   % (s3.region, func))
-        env = dict(os.environ, TEST_IMDS=imds.url, TEST_S3=s3.endpoint)
+        env = dict(os.environ, TEST_IMDS=imds.endpoint, TEST_S3=s3.endpoint)
         out = subprocess.run(["bash", "-c", runner, "user-data",
                               "s3://%s/%s" % (s3.bucket, key), str(out_file)],
                              capture_output=True, text=True, env=env, timeout=120)
         assert out.returncode == 0, out.stderr
         assert out_file.read_bytes() == payload
-        assert ("PUT", "/latest/api/token") in imds.requests
+        assert any(q.method == "PUT" and q.path == "/latest/api/token" for q in imds.requests)
         # A wrong secret is refused by the gateway: the signature is checked.
         imds.creds = dict(imds.creds, SecretAccessKey="not-" + s3.secret_key)
         out_file.unlink()
@@ -670,7 +620,6 @@ def test_user_data_fetches_s3_package_with_role_credentials(rendered, s3, tmp_pa
         assert out.returncode != 0
         assert "403" in out.stderr
     finally:
-        imds.close()
         client.delete_object(Bucket=s3.bucket, Key=key)
 
 

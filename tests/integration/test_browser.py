@@ -8,13 +8,10 @@ would. tests/browser/upload.spec.mjs (playwright-core) does the clicking:
 upload, list, download and compare the bytes, delete. Its screenshots stay
 in tests/browser/artifacts/.
 """
-import functools
-import http.server
 import json
 import os
 import shutil
 import subprocess
-import threading
 import uuid
 from pathlib import Path
 
@@ -30,24 +27,10 @@ ARTIFACTS = ROOT / "tests" / "browser" / "artifacts"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 
 
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, fmt, *args):
-        pass
-
-
 @pytest.fixture
-def page_server():
+def page_server(http_stub):
     """examples/ over HTTP on a free port, in a thread of this process."""
-    handler = functools.partial(QuietHandler, directory=str(EXAMPLES))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", harness.free_port()), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield "http://127.0.0.1:%d" % server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
+    return http_stub(harness.serve_directory(EXAMPLES)).endpoint
 
 
 def bucket_cors_for(origin):

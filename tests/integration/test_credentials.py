@@ -3,9 +3,9 @@
 `s3` fixture (Ceph RGW verifies every signature):
 
   config > environment > shared credentials file (AWS_PROFILE,
-  AWS_SHARED_CREDENTIALS_FILE) > EC2 IMDSv2, here a local stub that insists
-  on the session-token handshake, counts calls and serves the RGW user's
-  keys with an Expiration it chooses.
+  AWS_SHARED_CREDENTIALS_FILE) > EC2 IMDSv2, here a local stub
+  (harness.ImdsStub) that insists on the session-token handshake, counts
+  calls and serves the RGW user's keys with an Expiration it chooses.
 
 Refresh is proven by serving a wrong secret first, with a short lifetime,
 and the right one afterwards: S3 calls only succeed once the client has
@@ -15,9 +15,6 @@ credentials calls and presigning fail with "no_credentials".
 """
 
 import datetime
-import http.server
-import json
-import threading
 import time
 
 import pytest
@@ -26,78 +23,9 @@ import requests
 import harness
 from test_s3client import S3CLI, clean_env, one, run, s3_section, unique, write_config
 
-TOKEN_HEADER = "X-aws-ec2-metadata-token"
-TTL_HEADER = "X-aws-ec2-metadata-token-ttl-seconds"
-ROLE = "presignd-test-role"
-
 
 def iso(t):
     return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-class ImdsStub:
-    """IMDSv2 as EC2 serves it: PUT /latest/api/token (TTL header required),
-    then GETs that must carry the token. CREDS() returns the credentials
-    document of each fetch."""
-
-    def __init__(self, creds):
-        self.creds = creds
-        self.calls = {"token": 0, "role": 0, "creds": 0, "refused": 0}
-        self.tokens = set()
-        self.fetch_times = []
-        stub = self
-
-        class H(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
-            def reply(self, status, body, ctype="text/plain"):
-                data = body.encode()
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_PUT(self):
-                n = int(self.headers.get("Content-Length") or 0)
-                if n:
-                    self.rfile.read(n)
-                if self.path != "/latest/api/token" or not self.headers.get(TTL_HEADER):
-                    stub.calls["refused"] += 1
-                    return self.reply(400, "missing TTL")
-                stub.calls["token"] += 1
-                tok = "tok-%d" % stub.calls["token"]
-                stub.tokens.add(tok)
-                self.reply(200, tok)
-
-            def do_GET(self):
-                if self.headers.get(TOKEN_HEADER) not in stub.tokens:
-                    stub.calls["refused"] += 1
-                    return self.reply(401, "")
-                base = "/latest/meta-data/iam/security-credentials/"
-                if self.path == base:
-                    stub.calls["role"] += 1
-                    return self.reply(200, ROLE + "\n")
-                if self.path == base + ROLE:
-                    stub.calls["creds"] += 1
-                    stub.fetch_times.append(time.time())
-                    doc = stub.creds(stub.calls["creds"])
-                    if isinstance(doc, int):            # an HTTP error instead
-                        return self.reply(doc, "")
-                    return self.reply(200, json.dumps(doc), "application/json")
-                self.reply(404, "")
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.server.daemon_threads = True
-        self.endpoint = "http://127.0.0.1:%d" % self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def creds_doc(s3, lifetime, secret=None):
@@ -109,16 +37,10 @@ def creds_doc(s3, lifetime, secret=None):
 
 
 @pytest.fixture
-def imds():
-    made = []
-
-    def make(creds):
-        s = ImdsStub(creds)
-        made.append(s)
-        return s
-    yield make
-    for s in made:
-        s.close()
+def imds(http_stub):
+    """imds(creds) -> a started harness.ImdsStub serving CREDS (a function
+    of the fetch number: a credentials document or an HTTP status)."""
+    return lambda creds: http_stub(harness.ImdsStub(creds))
 
 
 @pytest.fixture

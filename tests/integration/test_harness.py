@@ -156,6 +156,95 @@ def test_sanitizer_report_detection():
     assert harness.sanitizer_report("a.c:3:5: runtime error: signed integer overflow")
 
 
+# ------------------------------------------- raw HTTP, stubs and blackhole
+
+def test_raw_request_bytes():
+    assert harness.raw_request("GET", "/x") == \
+        b"GET /x HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    assert harness.raw_request("POST", "/y", ["A: b"], "{}", close=False) == \
+        b"POST /y HTTP/1.1\r\nHost: 127.0.0.1\r\nA: b\r\nContent-Length: 2\r\n\r\n{}"
+    # Framing given by the test is left alone.
+    assert b"Content-Length: 2" not in harness.raw_request(
+        "POST", "/y", ["Transfer-Encoding: chunked"], b"0\r\n\r\n")
+
+
+def test_raw_response_parsing():
+    two = (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\ncontent-length: 9\r\n\r\n{}"
+           b"HTTP/1.1 404 Not Found\r\n\r\n")
+    r = harness.RawResponse(two)
+    assert (r.status, r.status_code, r.status_line) == (200, 200, "HTTP/1.1 200 OK")
+    assert r.headers["CONTENT-LENGTH"] == "2"            # the first one wins
+    assert r.body == b"{}" and r.json() == {} and r.complete
+    assert harness.RawResponse(r.rest).status == 404
+    head = harness.RawResponse(b"HTTP/1.1 405 X\r\nContent-Length: 7\r\n\r\n", head=True)
+    assert head.complete and head.body == b""
+    assert not harness.RawResponse(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab").complete
+    unframed = harness.RawResponse(b"HTTP/1.1 200 OK\r\n\r\nabc", closed=True)
+    assert unframed.body == b"abc" and unframed.complete
+    assert harness.RawResponse(b"").status is None
+
+
+def test_http_stub_routes_log_and_raw_reads(http_stub):
+    stub = http_stub({
+        "GET /a": (200, {"Content-Type": "application/json"},
+                   '{"detail": "d", "error_code": "e"}'),
+        "POST /b": lambda q: (201, {"X-Got": q.headers["x-in"]}, q.body[::-1]),
+    })
+    r = harness.send_raw(stub.port, harness.raw_request("GET", "/a?q=1"), wait_close=False)
+    assert r.status == 200 and r.closed, r           # it said Connection: close
+    assert harness.error_shape_problem(r, 200, "e") is None
+    assert "expected 'f'" in harness.error_shape_problem(r, 200, "f")
+    assert "status 200, expected 404" in harness.error_shape_problem(r, 404)
+    # The same checker takes a requests.Response.
+    assert harness.error_shape_problem(requests.get(stub.endpoint + "/a", timeout=5),
+                                       200, "e") is None
+    r = harness.send_raw(stub.port, harness.raw_request("POST", "/b", ["X-In: v"], b"abc",
+                                                        close=False), wait_close=False)
+    assert (r.status, r.headers["x-got"], r.body, r.closed) == (201, "v", b"cba", False)
+    r = harness.send_raw(stub.port, harness.raw_request("HEAD", "/a"))
+    assert r.status == 200 and r.body == b"" and r.data.endswith(b"\r\n\r\n"), r
+    assert harness.send_raw(stub.port, harness.raw_request("GET", "/c")).status == 404
+    assert [(q.method, q.path) for q in stub.requests] == [
+        ("GET", "/a?q=1"), ("GET", "/a"), ("POST", "/b"), ("HEAD", "/a"), ("GET", "/c")]
+    assert stub.requests[2].body == b"abc"
+    stub.stop()
+    stub.stop()                                      # idempotent
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", stub.port), timeout=2).close()
+
+
+def test_imds_stub_wants_a_token(http_stub):
+    imds = http_stub(harness.ImdsStub(lambda n: {"n": n} if n < 2 else 500))
+    base = imds.endpoint + harness.ImdsStub.ROLE_PATH
+    assert requests.get(base, timeout=5).status_code == 401
+    assert requests.put(imds.endpoint + "/latest/api/token", timeout=5).status_code == 400
+    tok = requests.put(imds.endpoint + "/latest/api/token", timeout=5,
+                       headers={harness.ImdsStub.TTL_HEADER: "60"}).text
+    h = {harness.ImdsStub.TOKEN_HEADER: tok}
+    role = requests.get(base, headers=h, timeout=5).text.strip()
+    assert requests.get(base + role, headers=h, timeout=5).json() == {"n": 1}
+    assert requests.get(base + role, headers=h, timeout=5).status_code == 500
+    assert imds.calls == {"token": 1, "role": 1, "creds": 2, "refused": 2}
+    assert len(imds.fetch_times) == 2
+
+
+def test_blackhole_accepts_and_never_answers(blackhole):
+    with socket.create_connection(("127.0.0.1", blackhole.port), timeout=5) as c:
+        c.sendall(b"GET / HTTP/1.1\r\n\r\n")
+        assert blackhole.wait_connections(1, timeout=5) == 1
+        c.settimeout(0.3)
+        with pytest.raises(socket.timeout):
+            c.recv(1)
+        blackhole.stop()                     # the test may stop it (and teardown again)
+        c.settimeout(5)
+        try:                                 # S3 hung up (a reset: data was unread)
+            assert c.recv(1) == b""
+        except ConnectionResetError:
+            pass
+    with pytest.raises(AssertionError):
+        blackhole.wait_connections(2, timeout=0.2)
+
+
 # ----------------------------------------------------------- the daemon fixture
 
 def test_presignd_fixture(presignd, s3):

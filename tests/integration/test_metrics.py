@@ -2,19 +2,24 @@
 
 The counters add up across workers, survive reloads (ok and failed) and
 worker respawns, the text is valid Prometheus exposition format 0.0.4 (a
-strict parser below, tested on its own), and nothing secret is in it.
+strict parser below, tested on its own), and nothing secret is in it. The
+in-flight gauge sums one counter per worker slot and forgets the requests
+of a worker that died.
 """
 import json
 import math
 import os
 import re
 import signal
+import socket
 import subprocess
 import threading
 import time
 
 import pytest
 import requests
+
+import harness
 
 UPLOAD = {"filename": "report.pdf", "content_type": "application/pdf"}
 UPLOAD_SAMPLE = ('presignd_http_requests_total', (('method', 'POST'), ('route', '/upload-url'),
@@ -523,3 +528,171 @@ def test_no_secrets_in_metrics(presignd, s3):
     for secret in (s3.access_key, s3.secret_key, "X-Amz-Signature", "X-Amz-Security-Token",
                    "X-Amz-Credential", "Signature="):
         assert secret not in text, secret
+
+
+# --------------------------------------------------------------------------
+# The in-flight gauge: one counter per worker slot in shared memory, summed
+# when /metrics is rendered; the master clears the slot of a worker that dies.
+
+IN_FLIGHT = "presignd_http_requests_in_flight"
+
+
+def in_flight(d):
+    """The gauge, as one /metrics request on a fresh connection reads it."""
+    fam, _ = scrape(d)
+    assert fam[IN_FLIGHT]["type"] == "gauge", fam.get(IN_FLIGHT)
+    return value(fam, IN_FLIGHT)
+
+
+def wait_in_flight(d, want, what):
+    """Scrape until the gauge reads WANT (10 s at most); fail saying WHAT
+    was awaited and what the gauge read last."""
+    got = value(wait_metric(d, lambda f: value(f, IN_FLIGHT) == want), IN_FLIGHT)
+    assert got == want, "after 10 s waiting for %s, the gauge reads %s, not %s" % (
+        what, got, want)
+
+
+def worker_of_connections(d, client_ports):
+    """{client port: pid of the worker holding that connection to the
+    daemon}, from /proc: the inodes of the daemon's ends of the connections
+    (/proc/net/tcp), found among each worker's descriptors."""
+    inode_port = {}
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            local, remote, inode = fields[1], fields[2], fields[9]
+            port = int(remote.rsplit(":", 1)[1], 16)
+            if int(local.rsplit(":", 1)[1], 16) == d.port and port in client_ports \
+                    and inode != "0":
+                inode_port["socket:[%s]" % inode] = port
+    holder = {}
+    for pid in d.worker_pids():
+        fd_dir = "/proc/%d/fd" % pid
+        for fd in os.listdir(fd_dir):
+            try:
+                link = os.readlink(os.path.join(fd_dir, fd))
+            except OSError:
+                continue
+            if link in inode_port:
+                holder[inode_port[link]] = pid
+    return holder
+
+
+def count_by_worker(holder):
+    held = {}
+    for pid in holder.values():
+        held[pid] = held.get(pid, 0) + 1
+    return held
+
+
+class HangingRequest:
+    """A POST /download-url on its own connection, its answer read by a
+    thread: with S3 a blackhole it hangs until S3 hangs up or its worker
+    dies."""
+
+    BODY = json.dumps({"file_key": "uploads/x.pdf"}).encode()
+
+    def __init__(self, d):
+        self.sock = socket.create_connection(("127.0.0.1", d.port), timeout=10)
+        self.port = self.sock.getsockname()[1]
+        self.sock.sendall(harness.raw_request("POST", "/download-url",
+                                              ["Content-Type: application/json"],
+                                              self.BODY))
+        self.reply = None
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        self.reply = harness.read_response(self.sock, timeout=90)
+
+    def done(self):
+        return not self.thread.is_alive()
+
+    def close(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)     # ends a read under way
+        except OSError:
+            pass
+        self.thread.join(5)
+        self.sock.close()
+
+
+def test_in_flight_gauge_forgets_a_dead_workers_requests(presignd, blackhole):
+    """N requests hang on S3 (a blackhole) across 2 workers; the gauge reads
+    N + 1. SIGKILL the worker holding most of them: the gauge drops by
+    exactly the number it held (its slot cleared by the master) while the
+    other worker's requests still count. When those end too (S3 hangs up:
+    503), the gauge is back to its idle value.
+
+    Were the dead worker's slot not cleared, nobody would ever decrement
+    it: the gauge would stay at N + 1 after the kill (and at k + 1 at the
+    end, k the killed worker's share), so the wait after the kill fails
+    after 10 s; a replacement reusing the slot would start from that stale
+    count, with the same result. (Checked by stopping the worker with
+    SIGSTOP instead: alive, it is not reaped and its slot stays counted,
+    and the test fails there.)"""
+    n = 6
+    d = presignd({"s3": {"endpoint": blackhole.endpoint, "max_attempts": 1,
+                         # Far longer than the test: only the blackhole's
+                         # stop() ends the S3 calls.
+                         "request_timeout_ms": 60000}}, workers=2)
+    workers = harness.wait_for(lambda: len(d.worker_pids()) == 2 and d.worker_pids(), 10,
+                               what="2 workers")
+    # Idle, the gauge counts one request: the /metrics request reading it
+    # (counted from its arrival until its answer is written, like any other).
+    assert in_flight(d) == 1
+
+    # Enough hanging requests that both workers hold some (which worker
+    # accepts a connection is the kernel's choice; each new one gets the
+    # first free worker, so usually they alternate).
+    hanging = []
+    try:
+        held = {}
+        while len(hanging) < n or (len(held) < 2 and len(hanging) < 40):
+            hanging.append(HangingRequest(d))
+            wait_in_flight(d, len(hanging) + 1, "request %d to be in flight" % len(hanging))
+            holder = worker_of_connections(d, {h.port for h in hanging})
+            held = count_by_worker(holder)
+        total = len(hanging)
+        assert len(holder) == total, (holder, total)
+        assert set(held) <= set(workers), (held, workers)
+        assert not any(h.done() for h in hanging), [h.reply for h in hanging if h.done()]
+        print("\nin flight: %d requests held by workers %s" % (total, held))
+
+        victim = max(held, key=held.get)
+        killed = held[victim]
+        survivors_held = total - killed
+        victim_ports = {port for port, pid in holder.items() if pid == victim}
+        os.kill(victim, signal.SIGKILL)
+
+        # The master reaps it and clears its slot: exactly the survivors'
+        # requests remain, plus the /metrics request itself.
+        wait_in_flight(d, survivors_held + 1,
+                       "the gauge to drop by the %d requests of the killed worker %d"
+                       % (killed, victim))
+        harness.wait_for(lambda: victim not in d.worker_pids() and len(d.worker_pids()) == 2,
+                         10, what="the killed worker to be replaced")
+        # It stays there: the replacement starts from zero, and the other
+        # worker's requests are still counted (its slot was left alone).
+        assert [in_flight(d) for _ in range(5)] == [survivors_held + 1] * 5
+        # The killed worker's clients were cut off; the others still wait.
+        harness.wait_for(lambda: all(h.done() for h in hanging if h.port in victim_ports), 10,
+                         what="the killed worker's connections to close")
+        for h in hanging:
+            if h.port in victim_ports:
+                assert h.reply.status is None and h.reply.closed, h.reply
+            else:
+                assert not h.done(), h.reply
+
+        # S3 hangs up: the requests still in flight end with a 503.
+        blackhole.stop()
+        harness.wait_for(lambda: all(h.done() for h in hanging), 30,
+                         what="the hanging requests to end once S3 hung up")
+        for h in hanging:
+            if h.port not in victim_ports:
+                assert harness.error_shape_problem(h.reply, 503, "s3_unavailable") is None
+        # Back to idle: only the /metrics request itself.
+        wait_in_flight(d, 1, "the gauge to return to its idle value")
+    finally:
+        for h in hanging:
+            h.close()

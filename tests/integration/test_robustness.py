@@ -15,16 +15,15 @@ right behaviour and fail loudly (XPASS) once it is fixed, so the marker is
 removed together with the fix.
 """
 
-import json
 import os
 import resource
 import socket
-import threading
 import time
 
 import pytest
 
 import harness
+from harness import error_shape_problem, raw_request, send_and_leave, send_raw
 
 # Small limits so that "too large" and "too slow" are cheap to reach.
 MAX_BODY = 16384
@@ -59,122 +58,9 @@ def d(factory):
     return factory(overrides=LIMITS, workers=1)
 
 
-class Raw:
-    """One parsed answer read off a raw socket."""
-
-    def __init__(self, data, closed, elapsed):
-        self.data = data
-        self.closed = closed            # the server closed the connection
-        self.elapsed = elapsed
-        self.status = None
-        self.status_line = ""
-        self.headers = {}
-        self.body = b""
-        if not data:
-            return
-        head, _, body = data.partition(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        self.status_line = lines[0]
-        parts = lines[0].split(" ", 2)
-        if len(parts) >= 2 and parts[1].isdigit():
-            self.status = int(parts[1])
-        for line in lines[1:]:
-            k, _, v = line.partition(":")
-            self.headers.setdefault(k.strip().lower(), v.strip())
-        n = self.headers.get("content-length")
-        self.body = body[:int(n)] if n and n.isdigit() else body
-
-    def json(self):
-        return json.loads(self.body.decode("utf-8"))
-
-    def __repr__(self):
-        return "<%r closed=%s %.2fs>" % (self.data[:400], self.closed, self.elapsed)
-
-
-def send_raw(port, data, timeout=5, shut=False, wait_close=True):
-    """Send DATA, read what comes back. With WAIT_CLOSE, read until the
-    server closes (or TIMEOUT); else stop after the first complete answer."""
-    t0 = time.monotonic()
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    out = b""
-    closed = False
-    try:
-        try:
-            s.sendall(data)
-        except OSError:
-            pass
-        if shut:
-            s.shutdown(socket.SHUT_WR)
-        while True:
-            try:
-                b = s.recv(65536)
-            except socket.timeout:
-                break
-            except ConnectionResetError:
-                closed = True
-                break
-            if not b:
-                closed = True
-                break
-            out += b
-            if not wait_close and _complete(out):
-                break
-    finally:
-        s.close()
-    return Raw(out, closed, time.monotonic() - t0)
-
-
-def _complete(data):
-    head, sep, body = data.partition(b"\r\n\r\n")
-    if not sep:
-        return False
-    for line in head.split(b"\r\n")[1:]:
-        k, _, v = line.partition(b":")
-        if k.strip().lower() == b"content-length":
-            return len(body) >= int(v.strip())
-    return head.startswith(b"HTTP/1.1 204") or head.startswith(b"HTTP/1.1 304")
-
-
-def request_bytes(method, target, headers=(), body=None, close=True):
-    if isinstance(target, str):
-        target = target.encode()
-    lines = [method.encode() + b" " + target + b" HTTP/1.1", b"Host: 127.0.0.1"]
-    if close:
-        lines.append(b"Connection: close")
-    for h in headers:
-        lines.append(h.encode() if isinstance(h, str) else h)
-    if body is not None:
-        if isinstance(body, str):
-            body = body.encode()
-        if not any(h.lower().startswith(b"content-length") or
-                   h.lower().startswith(b"transfer-encoding")
-                   for h in (x.encode() if isinstance(x, str) else x for x in headers)):
-            lines.append(b"Content-Length: %d" % len(body))
-    return b"\r\n".join(lines) + b"\r\n\r\n" + (body or b"")
-
-
 def post_json(d, path, body, ctype="application/json"):
     headers = ["Content-Type: " + ctype] if ctype else []
-    return send_raw(d.port, request_bytes("POST", path, headers, body))
-
-
-def is_error_shape(r, status, code=None):
-    """'' when R is the JSON error STATUS (CODE), else what is wrong."""
-    if r.status != status:
-        return "status %s, expected %s: %r" % (r.status, status, r)
-    if not r.headers.get("content-type", "").startswith("application/json"):
-        return "Content-Type %r, expected JSON: %r" % (r.headers.get("content-type"), r)
-    try:
-        body = r.json()
-    except ValueError:
-        return "body is not JSON: %r" % r
-    if not isinstance(body, dict) or set(body) != {"detail", "error_code"}:
-        return "not the error shape: %r" % body
-    if not isinstance(body["detail"], str) or not body["detail"]:
-        return "empty detail: %r" % body
-    if code is not None and body["error_code"] != code:
-        return "error_code %r, expected %r" % (body["error_code"], code)
-    return ""
+    return send_raw(d.port, raw_request("POST", path, headers, body))
 
 
 def check_all(cases, run):
@@ -190,50 +76,11 @@ def check_all(cases, run):
 
 def assert_alive(d, workers):
     """The daemon still answers, on the same workers (nothing crashed)."""
-    r = send_raw(d.port, request_bytes("GET", "/"), wait_close=False)
+    r = send_raw(d.port, raw_request("GET", "/"), wait_close=False)
     assert r.status == 200, r
     assert d.running(), "master exited\n" + d.log()[-3000:]
     assert d.worker_pids() == workers, "workers changed: %s -> %s\n%s" % (
         workers, d.worker_pids(), d.log()[-3000:])
-
-
-class BlackholeS3:
-    """A TCP server that accepts and never answers: S3 at its slowest."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(128)
-        self.port = self.sock.getsockname()[1]
-        self.conns = []
-        self._stop = False
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        self.sock.settimeout(0.1)
-        while not self._stop:
-            try:
-                c, _ = self.sock.accept()
-                self.conns.append(c)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-
-    def close(self):
-        self._stop = True
-        self.thread.join(2)
-        for c in self.conns:
-            c.close()
-        self.sock.close()
-
-
-@pytest.fixture
-def blackhole():
-    b = BlackholeS3()
-    yield b
-    b.close()
 
 
 # ------------------------------------------------------- request parsing
@@ -284,7 +131,8 @@ def test_absurd_methods_are_refused(d):
                    "HTML page (evhttp_send_error); no hook turns them into the JSON shape")
 def test_parser_errors_are_json(d):
     check_all([b"GARBAGE\r\n\r\n", b"FOOBAR / HTTP/1.1\r\nHost: x\r\n\r\n"],
-              lambda line: is_error_shape(send_raw(d.port, line), 400 if b"GARB" in line else 501))
+              lambda line: error_shape_problem(send_raw(d.port, line),
+                                               400 if b"GARB" in line else 501))
 
 
 def test_http_0_9_version_is_refused(d):
@@ -324,16 +172,16 @@ def test_huge_headers_are_refused_and_closed(d):
 def test_body_over_limit_with_content_length_is_json_413(d):
     body = b'{"filename": "' + b"a" * (MAX_BODY + 100) + b'.pdf"}'
     r = post_json(d, "/upload-url", body)
-    assert not is_error_shape(r, 413, "payload_too_large"), is_error_shape(r, 413)
+    assert error_shape_problem(r, 413, "payload_too_large") is None
 
 
 def test_chunked_body_over_limit_is_json_413(d):
     body = b'{"filename": "' + b"a" * (MAX_BODY + 100) + b'.pdf"}'
     chunked = b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n"
-    r = send_raw(d.port, request_bytes("POST", "/upload-url",
-                                       ["Content-Type: application/json",
-                                        "Transfer-Encoding: chunked"], chunked))
-    assert not is_error_shape(r, 413, "payload_too_large"), is_error_shape(r, 413)
+    r = send_raw(d.port, raw_request("POST", "/upload-url",
+                                     ["Content-Type: application/json",
+                                      "Transfer-Encoding: chunked"], chunked))
+    assert error_shape_problem(r, 413, "payload_too_large") is None
 
 
 def test_far_too_large_bodies_are_refused_quickly(d):
@@ -341,11 +189,11 @@ def test_far_too_large_bodies_are_refused_quickly(d):
     closed, at once (no waiting for a body that is never sent)."""
     workers = d.worker_pids()
     cases = [
-        request_bytes("POST", "/upload-url", ["Content-Length: 9999999999"]),
-        request_bytes("POST", "/upload-url", ["Content-Length: 18446744073709551615"]),
-        request_bytes("POST", "/upload-url", [], b"x" * (MAX_BODY * 8)),
-        request_bytes("POST", "/download-url", ["Transfer-Encoding: chunked"],
-                      b"%x\r\n" % (MAX_BODY * 8) + b"x" * (MAX_BODY * 8) + b"\r\n0\r\n\r\n"),
+        raw_request("POST", "/upload-url", ["Content-Length: 9999999999"]),
+        raw_request("POST", "/upload-url", ["Content-Length: 18446744073709551615"]),
+        raw_request("POST", "/upload-url", [], b"x" * (MAX_BODY * 8)),
+        raw_request("POST", "/download-url", ["Transfer-Encoding: chunked"],
+                    b"%x\r\n" % (MAX_BODY * 8) + b"x" * (MAX_BODY * 8) + b"\r\n0\r\n\r\n"),
     ]
 
     def run(data):
@@ -364,17 +212,17 @@ def test_far_too_large_bodies_are_refused_quickly(d):
 @pytest.mark.xfail(strict=True, reason="a body above max_body_size + 64 KiB slack (or a "
                    "declared Content-Length above it) gets evhttp's HTML 413, not JSON")
 def test_far_too_large_body_is_json_413(d):
-    r = send_raw(d.port, request_bytes("POST", "/upload-url", ["Content-Length: 9999999999"]))
-    assert not is_error_shape(r, 413, "payload_too_large"), is_error_shape(r, 413)
+    r = send_raw(d.port, raw_request("POST", "/upload-url", ["Content-Length: 9999999999"]))
+    assert error_shape_problem(r, 413, "payload_too_large") is None
 
 
 def test_chunked_body_small_is_accepted(d):
     body = b'{"filename": "a.pdf"}'
-    r = send_raw(d.port, request_bytes("POST", "/upload-url",
-                                       ["Content-Type: application/json",
-                                        "Transfer-Encoding: chunked"],
-                                       b"5\r\n" + body[:5] + b"\r\n%x\r\n" % (len(body) - 5) +
-                                       body[5:] + b"\r\n0\r\n\r\n"))
+    r = send_raw(d.port, raw_request("POST", "/upload-url",
+                                     ["Content-Type: application/json",
+                                      "Transfer-Encoding: chunked"],
+                                     b"5\r\n" + body[:5] + b"\r\n%x\r\n" % (len(body) - 5) +
+                                     body[5:] + b"\r\n0\r\n\r\n"))
     assert r.status == 200, r
     assert r.json()["file_key"].endswith("-a.pdf")
 
@@ -392,7 +240,7 @@ def test_broken_framing_is_refused(d):
 
     def run(case):
         headers, body = case
-        r = send_raw(d.port, request_bytes("POST", "/upload-url", headers, body),
+        r = send_raw(d.port, raw_request("POST", "/upload-url", headers, body),
                      timeout=READ_TIMEOUT + 3)
         if r.status not in (400, 411, 413, 501):
             return "status %s: %r" % (r.status, r)
@@ -405,14 +253,14 @@ def test_conflicting_content_lengths_are_400(d):
     body = b'{"filename":"a.pdf"}'
     for order in (["Content-Length: %d" % len(body), "Content-Length: 2"],
                   ["Content-Length: 2", "Content-Length: %d" % len(body)]):
-        r = send_raw(d.port, request_bytes("POST", "/upload-url", order, body))
+        r = send_raw(d.port, raw_request("POST", "/upload-url", order, body))
         assert r.status == 400, r
 
 
 def test_content_length_longer_than_body_times_out(d):
     """A client that declares more than it sends is cut off by read_timeout."""
     workers = d.worker_pids()
-    r = send_raw(d.port, request_bytes("POST", "/upload-url", ["Content-Length: 100"], b"{}"),
+    r = send_raw(d.port, raw_request("POST", "/upload-url", ["Content-Length: 100"], b"{}"),
                  timeout=READ_TIMEOUT + 5)
     assert r.closed, r
     assert r.elapsed < READ_TIMEOUT + 3, r
@@ -424,9 +272,9 @@ def test_content_length_shorter_than_body(d):
     """The extra bytes are a (bad) next request: the first is answered,
     then the connection ends."""
     body = b'{"filename":"a.pdf"}GARBAGE GARBAGE\r\n\r\n'
-    r = send_raw(d.port, request_bytes("POST", "/upload-url",
-                                       ["Content-Length: 20", "Content-Type: application/json"],
-                                       body, close=False), timeout=READ_TIMEOUT + 3)
+    r = send_raw(d.port, raw_request("POST", "/upload-url",
+                                     ["Content-Length: 20", "Content-Type: application/json"],
+                                     body, close=False), timeout=READ_TIMEOUT + 3)
     assert r.status == 200, r
     assert r.closed, r
 
@@ -490,7 +338,7 @@ def test_many_idle_connections_do_not_block_service(d):
             socks.append(socket.create_connection(("127.0.0.1", d.port), timeout=2))
         for s in socks[:100]:
             s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")   # half a request each
-        r = send_raw(d.port, request_bytes("GET", "/health"), wait_close=False)
+        r = send_raw(d.port, raw_request("GET", "/health"), wait_close=False)
         assert r.status == 200, r
     finally:
         for s in socks:
@@ -535,31 +383,19 @@ def test_client_gone_mid_request(d):
     ]
     for data in partials:
         for rst in (False, True):
-            s = socket.create_connection(("127.0.0.1", d.port))
-            s.sendall(data)
-            if rst:
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
-            s.close()
+            send_and_leave(d.port, data, rst=rst)
     time.sleep(0.2)
     assert_alive(d, workers)
 
 
 # ------------------------------------------------- clients gone during S3
 
-def _send_and_vanish(port, data, rst):
-    s = socket.create_connection(("127.0.0.1", port))
-    s.sendall(data)
-    if rst:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
-    s.close()
-
-
 S3_REQUESTS = [
-    request_bytes("POST", "/download-url", ["Content-Type: application/json"],
-                  b'{"file_key": "uploads/robustness-gone.pdf"}'),
-    request_bytes("GET", "/files?max_keys=5"),
-    request_bytes("DELETE", "/files/uploads/robustness-gone.pdf"),
-    request_bytes("GET", "/health"),
+    raw_request("POST", "/download-url", ["Content-Type: application/json"],
+                b'{"file_key": "uploads/robustness-gone.pdf"}'),
+    raw_request("GET", "/files?max_keys=5"),
+    raw_request("DELETE", "/files/uploads/robustness-gone.pdf"),
+    raw_request("GET", "/health"),
 ]
 
 
@@ -568,32 +404,25 @@ def test_client_gone_while_s3_is_slow(factory, blackhole):
     cancelled (access log 499), nothing is touched after it is freed (the
     sanitizer build would say), and the worker keeps serving."""
     d = factory(overrides=harness.deep_merge(LIMITS, {"s3": {
-        "endpoint": "http://127.0.0.1:%d" % blackhole.port,
+        "endpoint": blackhole.endpoint,
         "request_timeout_ms": 3000, "max_attempts": 1}}), workers=1)
     workers = d.worker_pids()
     for i in range(3):
         for data in S3_REQUESTS:
-            _send_and_vanish(d.port, data, rst=bool(i % 2))
+            send_and_leave(d.port, data, rst=bool(i % 2))
     # Half-way: clients that wait a little before leaving.
     for data in S3_REQUESTS:
-        s = socket.create_connection(("127.0.0.1", d.port))
-        s.sendall(data)
-        time.sleep(0.05)
-        s.close()
+        send_and_leave(d.port, data, wait=0.05)
     # Pipelined: the socket stays readable with the next request, so the
     # hang-up goes unnoticed until S3 answers and the reply meets a dead peer.
     for data in S3_REQUESTS[:3]:
-        s = socket.create_connection(("127.0.0.1", d.port))
-        s.sendall(data + request_bytes("GET", "/", close=False))
-        time.sleep(0.05)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
-        s.close()
+        send_and_leave(d.port, data + raw_request("GET", "/", close=False), wait=0.05, rst=True)
     harness.wait_for(lambda: d.log().count('"status":499') >= 14, 5,
                      what="499 in the access log for every abandoned request")
     assert_alive(d, workers)
     # A client that waits gets the S3 failure in the error shape.
     r = send_raw(d.port, S3_REQUESTS[0], timeout=15)
-    assert not is_error_shape(r, 503, "s3_unavailable"), is_error_shape(r, 503)
+    assert error_shape_problem(r, 503, "s3_unavailable") is None
     assert r.elapsed < 8, r
     # By now the pipelined requests' S3 calls have timed out too and their
     # answers went nowhere; the worker is unharmed.
@@ -606,10 +435,10 @@ def test_health_answers_before_a_load_balancer_gives_up(factory, blackhole):
     makes one bounded attempt (3 s) instead of max_attempts full ones, so the
     load balancer gets a 503 rather than its own timeout."""
     d = factory(overrides=harness.deep_merge(LIMITS, {"s3": {
-        "endpoint": "http://127.0.0.1:%d" % blackhole.port,
+        "endpoint": blackhole.endpoint,
         "request_timeout_ms": 10000, "max_attempts": 3}}), workers=1)
     t0 = time.monotonic()
-    r = send_raw(d.port, request_bytes("GET", "/health"), timeout=30)
+    r = send_raw(d.port, raw_request("GET", "/health"), timeout=30)
     took = time.monotonic() - t0
     assert r.status == 503, r
     assert 2.5 < took < 5, "health took %.1f s" % took
@@ -619,7 +448,7 @@ def test_stop_with_s3_calls_in_flight(factory, blackhole):
     """TERM while requests wait for a hung S3: the daemon still exits 0
     within shutdown_timeout (plus a little), and frees them cleanly."""
     d = factory(overrides=harness.deep_merge(LIMITS, {"s3": {
-        "endpoint": "http://127.0.0.1:%d" % blackhole.port,
+        "endpoint": blackhole.endpoint,
         "request_timeout_ms": 30000, "max_attempts": 1}}), workers=1)
     socks = []
     for data in S3_REQUESTS:
@@ -641,11 +470,11 @@ def test_s3_down_gives_json_503(d, s3):
     s3.stop_gateway()
     try:
         r = send_raw(d.port, S3_REQUESTS[0], timeout=30)
-        assert not is_error_shape(r, 503, "s3_unavailable"), is_error_shape(r, 503)
+        assert error_shape_problem(r, 503, "s3_unavailable") is None
         # Hang up on a few more while S3 is down.
         for data in S3_REQUESTS:
-            _send_and_vanish(d.port, data, rst=True)
-        r = send_raw(d.port, request_bytes("GET", "/health"), timeout=30)
+            send_and_leave(d.port, data, rst=True)
+        r = send_raw(d.port, raw_request("GET", "/health"), timeout=30)
         assert r.status == 503, r
         assert r.json()["status"] == "unhealthy"
     finally:
@@ -727,28 +556,28 @@ DOWNLOAD_BODIES = [
 def test_upload_url_json_edge_cases(d):
     workers = d.worker_pids()
     check_all(UPLOAD_BODIES,
-              lambda c: is_error_shape(post_json(d, "/upload-url", c[0]), c[1], c[2]))
+              lambda c: error_shape_problem(post_json(d, "/upload-url", c[0]), c[1], c[2]))
     assert_alive(d, workers)
 
 
 def test_download_url_json_edge_cases(d):
     workers = d.worker_pids()
     check_all(DOWNLOAD_BODIES,
-              lambda c: is_error_shape(post_json(d, "/download-url", c[0]), c[1], c[2]))
+              lambda c: error_shape_problem(post_json(d, "/download-url", c[0]), c[1], c[2]))
     assert_alive(d, workers)
 
 
 def test_wrong_content_type_is_415(d):
     check_all(["text/plain", "application/jsonx", "multipart/form-data; boundary=x",
                "application/x-www-form-urlencoded"],
-              lambda ct: is_error_shape(post_json(d, "/upload-url", b'{"filename":"a.pdf"}', ct),
-                                        415, "unsupported_media_type"))
+              lambda ct: error_shape_problem(post_json(d, "/upload-url", b'{"filename":"a.pdf"}',
+                                                       ct), 415, "unsupported_media_type"))
 
 
 def test_json_body_with_non_utf8_forms_is_400(d):
     for raw in (b"\xed\xa0\x80", b"\xc0\xaf", b"\xe0\x80\xaf", b"\xf4\x90\x80\x80"):
         r = post_json(d, "/upload-url", b'{"filename":"a' + raw + b'.pdf"}')
-        assert not is_error_shape(r, 400, "invalid_json"), (raw, r)
+        assert error_shape_problem(r, 400, "invalid_json") is None, raw
 
 
 def test_top_level_scalar_message(d):
@@ -787,12 +616,12 @@ def test_delete_path_edge_cases(d):
 
     def run(c):
         path, status, code = c
-        r = send_raw(d.port, request_bytes("DELETE", path), timeout=15)
+        r = send_raw(d.port, raw_request("DELETE", path), timeout=15)
         if status == 200:
             if r.status != 200:
                 return "status %s: %r" % (r.status, r)
             return ""
-        return is_error_shape(r, status, code)
+        return error_shape_problem(r, status, code)
     check_all(DELETE_PATHS, run)
     assert_alive(d, workers)
 
@@ -830,7 +659,7 @@ def test_files_query_edge_cases(d):
 
     def run(c):
         q, status, code = c
-        r = send_raw(d.port, request_bytes("GET", "/files?" + q), timeout=15)
+        r = send_raw(d.port, raw_request("GET", "/files?" + q), timeout=15)
         if status == 200:
             if r.status != 200:
                 return "status %s: %r" % (r.status, r)
@@ -838,7 +667,7 @@ def test_files_query_edge_cases(d):
             if not isinstance(body.get("files"), list) or body.get("count") != len(body["files"]):
                 return "not a listing: %r" % body
             return ""
-        return is_error_shape(r, status, code)
+        return error_shape_problem(r, status, code)
     check_all(FILES_QUERIES, run)
     assert_alive(d, workers)
 
@@ -868,9 +697,9 @@ def test_wrong_methods_get_405_with_allow(d):
 
     def run(c):
         m, path, allow = c
-        r = send_raw(d.port, request_bytes(m, path, body=b"{}" if m in ("POST", "PUT", "PATCH")
-                                           else None))
-        p = is_error_shape(r, 405, "method_not_allowed")
+        r = send_raw(d.port, raw_request(m, path, body=b"{}" if m in ("POST", "PUT", "PATCH")
+                                         else None))
+        p = error_shape_problem(r, 405, "method_not_allowed")
         if not p and r.headers.get("allow") != allow:
             p = "Allow %r, expected %r" % (r.headers.get("allow"), allow)
         return p
@@ -879,27 +708,27 @@ def test_wrong_methods_get_405_with_allow(d):
 
 
 def test_head_on_post_route_is_405_without_body(d):
-    r = send_raw(d.port, request_bytes("HEAD", "/upload-url"))
+    r = send_raw(d.port, raw_request("HEAD", "/upload-url"))
     assert r.status == 405 and r.headers.get("allow") == "POST, OPTIONS", r
     assert r.data.endswith(b"\r\n\r\n"), r
 
 
 def test_unknown_route_any_method_is_404_json(d):
     check_all(["GET", "POST", "PUT", "DELETE", "PATCH", "TRACE"],
-              lambda m: is_error_shape(send_raw(d.port, request_bytes(m, "/nope")), 404,
-                                       "not_found"))
+              lambda m: error_shape_problem(send_raw(d.port, raw_request(m, "/nope")), 404,
+                                            "not_found"))
 
 
 def test_connect_is_not_implemented(d):
     """evhttp parses a CONNECT target as an authority (no path to route
     by); nothing here tunnels, so every CONNECT is a JSON 501."""
     check_all(["/upload-url", "/nope", "127.0.0.1:443"],
-              lambda t: is_error_shape(send_raw(d.port, request_bytes("CONNECT", t)), 501,
-                                       "not_implemented"))
+              lambda t: error_shape_problem(send_raw(d.port, raw_request("CONNECT", t)), 501,
+                                            "not_implemented"))
 
 
 def test_status_lines_have_reason_phrases(d):
-    r = send_raw(d.port, request_bytes("CONNECT", "/"))
+    r = send_raw(d.port, raw_request("CONNECT", "/"))
     assert r.status_line == "HTTP/1.1 501 Not Implemented", r
     r = send_raw(d.port, b"GET / HTTP/0.9\r\nHost: x\r\n\r\n")
     assert r.status_line == "HTTP/1.0 505 HTTP Version Not Supported", r
@@ -907,10 +736,10 @@ def test_status_lines_have_reason_phrases(d):
 
 def test_preflight_from_disallowed_origin(d):
     def run(path):
-        r = send_raw(d.port, request_bytes("OPTIONS", path, [
+        r = send_raw(d.port, raw_request("OPTIONS", path, [
             "Origin: https://evil.example", "Access-Control-Request-Method: POST",
             "Access-Control-Request-Headers: content-type"]))
-        p = is_error_shape(r, 403, "cors_origin_not_allowed")
+        p = error_shape_problem(r, 403, "cors_origin_not_allowed")
         if not p and "access-control-allow-origin" in r.headers:
             p = "Access-Control-Allow-Origin on a refused preflight: %r" % r
         return p
@@ -918,7 +747,7 @@ def test_preflight_from_disallowed_origin(d):
 
 
 def test_preflight_from_allowed_origin(d):
-    r = send_raw(d.port, request_bytes("OPTIONS", "/upload-url", [
+    r = send_raw(d.port, raw_request("OPTIONS", "/upload-url", [
         "Origin: " + GOOD_ORIGIN, "Access-Control-Request-Method: POST"]))
     assert r.status == 204, r
     assert r.headers.get("access-control-allow-origin") == GOOD_ORIGIN, r
@@ -928,16 +757,16 @@ def test_preflight_from_allowed_origin(d):
 def test_disallowed_origin_gets_no_cors_headers_on_errors(d):
     r = post_json(d, "/upload-url", b"[]")
     assert r.status == 400
-    r = send_raw(d.port, request_bytes("POST", "/upload-url",
-                                       ["Origin: https://evil.example",
+    r = send_raw(d.port, raw_request("POST", "/upload-url",
+                                     ["Origin: https://evil.example",
                                         "Content-Type: application/json"], b"[]"))
-    assert not is_error_shape(r, 400, "invalid_json")
+    assert error_shape_problem(r, 400, "invalid_json") is None
     assert "access-control-allow-origin" not in r.headers, r
 
 
 def test_request_id_header_is_sanitized(d):
     for rid in ("../../etc", "a" * 500, "x\x01y", "\xff"):
-        r = send_raw(d.port, request_bytes("GET", "/", ["X-Request-Id: " + rid]),
+        r = send_raw(d.port, raw_request("GET", "/", ["X-Request-Id: " + rid]),
                      wait_close=False)
         assert r.status == 200
         got = r.headers.get("x-request-id", "")
@@ -968,7 +797,7 @@ def test_reloads_leak_no_descriptors_and_leave_no_zombies(d):
     no zombie."""
     def fds():
         return sorted(os.listdir("/proc/%d/fd" % d.pid), key=int)
-    send_raw(d.port, request_bytes("GET", "/health"))
+    send_raw(d.port, raw_request("GET", "/health"))
     before = fds()
     for i in range(20):
         if i in (5, 13):
@@ -977,7 +806,7 @@ def test_reloads_leak_no_descriptors_and_leave_no_zombies(d):
             d.write_config({})
         else:
             d.reload()
-        r = send_raw(d.port, request_bytes("GET", "/"), wait_close=False)
+        r = send_raw(d.port, raw_request("GET", "/"), wait_close=False)
         assert r.status == 200, r
     harness.wait_for(lambda: len(_children_states(d.pid)) == 1, 10,
                      what="the drained generations to be reaped")

@@ -13,11 +13,9 @@ botocore's presigner.
 """
 
 import datetime
-import http.server
 import json
 import os
 import subprocess
-import threading
 import time
 import urllib.parse
 import uuid
@@ -268,71 +266,6 @@ def test_unreachable_after_retries(tmp_path):
 
 # ------------------------------------------------------------ against stubs
 
-class Stub:
-    """A local HTTP server answering with RESPONDER(handler) -> (status,
-    headers, body) or None to hang; records every request."""
-
-    def __init__(self, responder):
-        self.responder = responder
-        self.requests = []
-        stub = self
-
-        class H(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
-            def _any(self):
-                n = int(self.headers.get("Content-Length") or 0)
-                if n:
-                    self.rfile.read(n)
-                stub.requests.append({"method": self.command, "path": self.path,
-                                      "headers": dict(self.headers),
-                                      "client_port": self.client_address[1]})
-                out = stub.responder(self)
-                if out is None:
-                    time.sleep(5)
-                    return
-                status, headers, body = out
-                self.send_response(status)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
-
-            do_GET = do_HEAD = do_PUT = do_DELETE = _any
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def endpoint(self):
-        return "http://127.0.0.1:%d" % self.port
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def stub():
-    made = []
-
-    def make(responder):
-        s = Stub(responder)
-        made.append(s)
-        return s
-    yield make
-    for s in made:
-        s.close()
-
-
 def stub_config(tmp_path, endpoint, name="stub.yaml", **over):
     sec = {"bucket": "bkt", "region": "eu-west-1", "endpoint": endpoint, "path_style": True,
            "access_key_id": "AKIDSTUB", "secret_access_key": "stubsecret"}
@@ -344,7 +277,7 @@ SLOWDOWN = (b"<?xml version=\"1.0\"?><Error><Code>SlowDown</Code>"
             b"<Message>Please reduce your request rate.</Message></Error>")
 
 
-def test_retries_5xx_and_slowdown_signed_afresh(stub, tmp_path):
+def test_retries_5xx_and_slowdown_signed_afresh(http_stub, tmp_path):
     if not S3CLI.exists():
         harness.require(False, "build/tools/s3cli not built")
     answers = [(503, {"Content-Type": "application/xml"}, SLOWDOWN),
@@ -352,55 +285,56 @@ def test_retries_5xx_and_slowdown_signed_afresh(stub, tmp_path):
                (200, {"Content-Type": "application/xml"},
                 b"<ListBucketResult><KeyCount>0</KeyCount><IsTruncated>false</IsTruncated>"
                 b"</ListBucketResult>")]
-    s = stub(lambda h: answers.pop(0))
+    s = http_stub(lambda q: answers.pop(0))
     r = one(stub_config(tmp_path, s.endpoint), "list", "uploads/", "7")
     assert r["status"] == "ok" and r["attempts"] == 3
     assert len(s.requests) == 3
     for q in s.requests:
-        assert q["method"] == "GET"
-        path, _, query = q["path"].partition("?")
+        assert q.method == "GET"
+        path, _, query = q.path.partition("?")
         assert path == "/bkt"
         assert urllib.parse.parse_qs(query) == {"list-type": ["2"], "max-keys": ["7"],
                                                 "prefix": ["uploads/"]}
-        assert q["headers"]["Host"] == "127.0.0.1:%d" % s.port
-        assert q["headers"]["Authorization"].startswith(
+        assert q.headers["Host"] == "127.0.0.1:%d" % s.port
+        assert q.headers["Authorization"].startswith(
             "AWS4-HMAC-SHA256 Credential=AKIDSTUB/")
-        assert "/eu-west-1/s3/aws4_request" in q["headers"]["Authorization"]
-        assert q["headers"]["x-amz-content-sha256"] == \
+        assert "/eu-west-1/s3/aws4_request" in q.headers["Authorization"]
+        assert q.headers["x-amz-content-sha256"] == \
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 
-def test_server_errors_give_up_after_max_attempts(stub, tmp_path):
+def test_server_errors_give_up_after_max_attempts(http_stub, tmp_path):
     if not S3CLI.exists():
         harness.require(False, "build/tools/s3cli not built")
-    s = stub(lambda h: (503, {"Content-Type": "application/xml"}, SLOWDOWN))
+    s = http_stub(lambda q: (503, {"Content-Type": "application/xml"}, SLOWDOWN))
     r = one(stub_config(tmp_path, s.endpoint), "delete", "uploads/x")
     assert r["status"] == "error" and r["http_status"] == 503
     assert r["code"] == "SlowDown" and r["message"] == "Please reduce your request rate."
     assert r["attempts"] == 3 and len(s.requests) == 3
-    assert all(q["method"] == "DELETE" and q["path"] == "/bkt/uploads/x" for q in s.requests)
+    assert all(q.method == "DELETE" and q.path == "/bkt/uploads/x" for q in s.requests)
 
-    s2 = stub(lambda h: (500, {}, b""))
+    s2 = http_stub(lambda q: (500, {}, b""))
     r = one(stub_config(tmp_path, s2.endpoint, name="five.yaml", max_attempts=5),
             "head", "uploads/x")
     assert r["attempts"] == 5 and len(s2.requests) == 5 and r["http_status"] == 500
 
 
-def test_client_errors_not_retried(stub, tmp_path):
+def test_client_errors_not_retried(http_stub, tmp_path):
     if not S3CLI.exists():
         harness.require(False, "build/tools/s3cli not built")
-    s = stub(lambda h: (403, {"Content-Type": "application/xml"},
-                        b"<Error><Code>AccessDenied</Code><Message>no</Message></Error>"))
+    s = http_stub(lambda q: (403, {"Content-Type": "application/xml"},
+                             b"<Error><Code>AccessDenied</Code><Message>no</Message></Error>"))
     r = one(stub_config(tmp_path, s.endpoint), "delete", "uploads/x")
     assert r["status"] == "error" and r["code"] == "AccessDenied" and r["attempts"] == 1
     assert len(s.requests) == 1
 
 
-def test_timeout_is_unreachable(stub, tmp_path):
+def test_timeout_is_unreachable(blackhole, tmp_path):
     if not S3CLI.exists():
         harness.require(False, "build/tools/s3cli not built")
-    s = stub(lambda h: None)               # never answers
-    cfgp = stub_config(tmp_path, s.endpoint, request_timeout_ms=300, connect_timeout_ms=300)
+    # An S3 that accepts the connection and never answers.
+    cfgp = stub_config(tmp_path, blackhole.endpoint, request_timeout_ms=300,
+                       connect_timeout_ms=300)
     t0 = time.monotonic()
     r = one(cfgp, "head-bucket")
     assert r["status"] == "unreachable" and r["attempts"] == 3
@@ -408,37 +342,38 @@ def test_timeout_is_unreachable(stub, tmp_path):
     assert 0.85 < r["seconds"] < 3 and time.monotonic() - t0 < 6
 
 
-def test_connections_are_kept_alive(stub, tmp_path):
+def test_connections_are_kept_alive(http_stub, tmp_path):
     """Sequential calls reuse one connection; 20 at once open at most 20."""
     if not S3CLI.exists():
         harness.require(False, "build/tools/s3cli not built")
-    s = stub(lambda h: (200, {"Content-Length": "0"}, b""))
+    s = http_stub(lambda q: (200, {"Content-Length": "0"}, b""))
     cfgp = stub_config(tmp_path, s.endpoint)
     r = one(cfgp, "chain", "30", "uploads/k")
     assert r["answered"] == 30 and len(s.requests) == 30
-    assert len({q["client_port"] for q in s.requests}) == 1
+    assert len({q.client_port for q in s.requests}) == 1
     r = one(cfgp, "parallel", "20", "uploads/k")
     assert r["answered"] == 20
-    assert len({q["client_port"] for q in s.requests[30:]}) <= 20
+    assert len({q.client_port for q in s.requests[30:]}) <= 20
 
 
-def test_malformed_list_is_an_error(stub, tmp_path):
+def test_malformed_list_is_an_error(http_stub, tmp_path):
     if not S3CLI.exists():
         harness.require(False, "build/tools/s3cli not built")
-    s = stub(lambda h: (200, {"Content-Type": "application/xml"}, b"<ListBucketResult><Contents>"))
+    s = http_stub(lambda q: (200, {"Content-Type": "application/xml"},
+                             b"<ListBucketResult><Contents>"))
     r = one(stub_config(tmp_path, s.endpoint), "list", "uploads/", "3")
     assert r["status"] == "error" and r["code"] == "MalformedResponse" and r["attempts"] == 1
 
 
-def test_keys_sent_exactly_as_signed(stub, tmp_path):
+def test_keys_sent_exactly_as_signed(http_stub, tmp_path):
     """No dot-segment squashing, every reserved byte percent-encoded once."""
     if not S3CLI.exists():
         harness.require(False, "build/tools/s3cli not built")
-    s = stub(lambda h: (200, {"ETag": '"e"', "Content-Length": "0"}, b""))
+    s = http_stub(lambda q: (200, {"ETag": '"e"', "Content-Length": "0"}, b""))
     key = "uploads/a/../b/./c d+e%f&g=h?i#j~k\u00e9"
     r = one(stub_config(tmp_path, s.endpoint), "head", key)
     assert r["status"] == "ok" and r["etag"] == "e"
-    assert s.requests[0]["path"] == "/bkt/" + urllib.parse.quote(key, safe="/~")
+    assert s.requests[0].path == "/bkt/" + urllib.parse.quote(key, safe="/~")
 
 
 # ------------------------------------------------------------ addressing
@@ -501,12 +436,12 @@ def test_addressing_matches_botocore(tmp_path, endpoint, path_style, expect_pref
         assert query_of(r["url"]) == query_of(ref), (r["url"], ref)
 
 
-def test_public_endpoint_only_in_presigned_urls(stub, tmp_path):
+def test_public_endpoint_only_in_presigned_urls(http_stub, tmp_path):
     if not S3CLI.exists():
         harness.require(False, "build/tools/s3cli not built")
-    s = stub(lambda h: (200, {}, b""))
+    s = http_stub(lambda q: (200, {}, b""))
     cfgp = stub_config(tmp_path, s.endpoint, public_endpoint="https://files.example.test")
     r = one(cfgp, "presign", "GET", "uploads/k.txt")
     assert r["url"].startswith("https://files.example.test/bkt/uploads/k.txt?")
     assert one(cfgp, "head-bucket")["status"] == "ok"
-    assert s.requests[0]["headers"]["Host"] == "127.0.0.1:%d" % s.port
+    assert s.requests[0].headers["Host"] == "127.0.0.1:%d" % s.port

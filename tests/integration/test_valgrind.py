@@ -20,10 +20,9 @@ import pytest
 import requests
 
 import harness
-from test_robustness import request_bytes, send_raw
+from harness import raw_request, send_and_leave, send_raw
 
 VALGRIND = shutil.which("valgrind")
-
 
 
 @pytest.fixture(autouse=True)
@@ -69,28 +68,26 @@ def _mixed_round(d):
                      timeout=30)
     for body in (b"[]", b"{", b'{"filename":"a.exe"}', b"x" * 20000, b"[" * 3000 + b"]" * 3000,
                  b'{"filename":"a.pdf","filename":"b.pdf"}'):
-        send_raw(d.port, request_bytes("POST", "/upload-url", ["Content-Type: application/json"],
-                                       body))
+        send_raw(d.port, raw_request("POST", "/upload-url", ["Content-Type: application/json"],
+                                     body))
     send_raw(d.port, b"GARBAGE\r\n\r\n")
-    send_raw(d.port, request_bytes("POST", "/upload-url", ["Content-Length: 99999999"]))
-    send_raw(d.port, request_bytes("GET", "/files?max_keys=0"))
-    send_raw(d.port, request_bytes("DELETE", "/files/uploads/%2e%2e/x"))
+    send_raw(d.port, raw_request("POST", "/upload-url", ["Content-Length: 99999999"]))
+    send_raw(d.port, raw_request("GET", "/files?max_keys=0"))
+    send_raw(d.port, raw_request("DELETE", "/files/uploads/%2e%2e/x"))
     # Clients that hang up while their S3 call is in flight.
-    for data in (request_bytes("POST", "/download-url", ["Content-Type: application/json"],
-                               b'{"file_key":"uploads/vg-gone.pdf"}'),
-                 request_bytes("GET", "/files"), request_bytes("GET", "/health"),
-                 request_bytes("DELETE", "/files/uploads/vg-gone.pdf")):
-        s = socket.create_connection(("127.0.0.1", d.port))
-        s.sendall(data)
-        s.close()
+    for data in (raw_request("POST", "/download-url", ["Content-Type: application/json"],
+                             b'{"file_key":"uploads/vg-gone.pdf"}'),
+                 raw_request("GET", "/files"), raw_request("GET", "/health"),
+                 raw_request("DELETE", "/files/uploads/vg-gone.pdf")):
+        send_and_leave(d.port, data)
 
 
 def _in_flight(d):
     """Requests left waiting on S3 while a reload drains their worker."""
     socks = []
-    for data in (request_bytes("GET", "/files?max_keys=3"),
-                 request_bytes("POST", "/download-url", ["Content-Type: application/json"],
-                               b'{"file_key":"uploads/vg-x.pdf"}')):
+    for data in (raw_request("GET", "/files?max_keys=3"),
+                 raw_request("POST", "/download-url", ["Content-Type: application/json"],
+                             b'{"file_key":"uploads/vg-x.pdf"}')):
         s = socket.create_connection(("127.0.0.1", d.port))
         s.sendall(data)
         socks.append(s)
