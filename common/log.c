@@ -258,9 +258,9 @@ int log_configure_audit(const char *path, char *err, size_t errlen)
 
 void log_audit(const char *line, size_t len)
 {
-    char stack[4096], *buf;
+    char stack[4096], *buf = stack;
 
-    if (audit_fd < 0 || !(buf = len < sizeof stack ? stack : malloc(len + 1)))
+    if (audit_fd < 0 || (len >= sizeof stack && !(buf = malloc(len + 1))))
         return;
     memcpy(buf, line, len);
     buf[len] = '\n';
