@@ -126,7 +126,12 @@ def main():
     evil = b64u(json.dumps(claims(sub="bob")).encode())
     rows.append(("tampered payload", both, "bad_signature", "-", "%s.%s.%s" % (h, evil, s)))
     h, p, s = es(claims()).split(".")
-    rows.append(("es256 signature cut", both, "bad_signature", "-", "%s.%s.%s" % (h, p, s[:-4])))
+    sig = bytearray(base64.urlsafe_b64decode(s + "=" * (-len(s) % 4)))
+    sig[-1] ^= 1
+    rows.append(("es256 signature changed", both, "bad_signature", "-",
+                 "%s.%s.%s" % (h, p, b64u(bytes(sig)))))
+    rows.append(("es256 signature cut", both, "bad_signature", "-",
+                 "%s.%s.%s" % (h, p, b64u(bytes(sig[:48])))))
 
     with open(os.path.join(out, "vectors.tsv"), "w") as f:
         f.write("now\t%d\n" % NOW)
