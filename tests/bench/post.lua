@@ -1,9 +1,13 @@
 -- post.lua - wrk script of `make bench` (scripts/bench): POST the JSON body
--- in $BENCH_BODY to the URL given to wrk, then print one machine-readable
+-- in $BENCH_BODY (with $BENCH_AUTH as the Authorization header, when set)
+-- to the URL given to wrk, then print one machine-readable
 -- line (after wrk's own summary) that scripts/bench parses.
 wrk.method = "POST"
 wrk.body = os.getenv("BENCH_BODY") or "{}"
 wrk.headers["Content-Type"] = "application/json"
+if os.getenv("BENCH_AUTH") then
+  wrk.headers["Authorization"] = os.getenv("BENCH_AUTH")
+end
 
 function done(summary, latency, requests)
   local e = summary.errors
