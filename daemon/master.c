@@ -6,7 +6,7 @@
  * workers that inherit them, and then only supervises. It sleeps in ppoll()
  * with the handled signals unblocked only for the duration of the sleep,
  * so signal handlers merely set flags and all the work happens in ordinary
- * code. The only descriptors it polls are the workers' "ready" pipes;
+ * code. The only descriptors it polls are the workers' status pipes;
  * every other wait (respawn back-off, drain deadline, watchdog) is a ppoll
  * timeout.
  *
@@ -51,6 +51,7 @@
 #include "worker.h"
 
 #define READY_TIMEOUT_MS    30000   /* a new generation must serve within this */
+#define HANDOVER_TIMEOUT_MS 2000    /* old workers confirm they stopped accepting */
 #define KILL_GRACE_MS       1000    /* past shutdown_timeout, before SIGKILL */
 
 static struct gen *cur;         /* the one serving */
@@ -61,6 +62,8 @@ static char *config_path;
 static char *pid_file;          /* the one we wrote, to remove at exit */
 static pid_t master_pid;
 static bool announced_ready;    /* READY=1 sent for the first generation */
+static bool handover;           /* promoted; old workers may still accept */
+static int64_t handover_deadline;
 static bool stopping;
 static int64_t stop_deadline;
 static bool stop_killed;
@@ -347,6 +350,34 @@ static void promote(void)
     metrics_reload(true);
     metrics_set_generation(g->id);
     metrics_set_workers(gen_live(cur));
+    handover = true;
+    handover_deadline = clock_mono_ms() + HANDOVER_TIMEOUT_MS;
+}
+
+/* A drained worker that has not yet said it stopped accepting may still take
+ * a new connection with the old configuration. */
+static bool old_workers_accepting(void)
+{
+    struct gen *g;
+
+    TAILQ_FOREACH(g, &gen_all, link)
+        for (int i = 0; g->state == GEN_DRAINING && i < g->n_slots; i++)
+            if (g->slots[i].pid > 0 && g->slots[i].ready_fd >= 0)
+                return true;
+    return false;
+}
+
+/* The reload is complete once only the new workers accept: then systemd and
+ * "presignd -R" hear of it, so that a request they send next meets the new
+ * configuration. */
+static void finish_handover(void)
+{
+    if (!handover)
+        return;
+    handover = false;
+    if (old_workers_accepting())
+        log_warn("reload: an old worker did not confirm within %d ms that it stopped accepting",
+                 HANDOVER_TIMEOUT_MS);
     notify_ready(NULL);
     reloadctl_finish(RELOADCTL_OK);
 }
@@ -429,21 +460,29 @@ static void respawn_due(int64_t now)
     metrics_set_workers(gen_live(cur));
 }
 
-/* Read the ready bytes: one byte = serving; EOF = died first (CHLD follows). */
-static void read_ready(const struct pollfd *pfds, struct slot **owners, int n)
+/* Read the status bytes (worker.h): "ready" marks the slot serving; "not
+ * accepting", or EOF (it died; CHLD follows), ends the pipe. */
+static void read_status(const struct pollfd *pfds, struct slot **owners, int n)
 {
     for (int k = 0; k < n; k++) {
         if (!pfds[k].revents)
             continue;
         struct slot *s = owners[k];
-        char c;
-        ssize_t r = read(s->ready_fd, &c, 1);
-        if (r < 0 && (errno == EAGAIN || errno == EINTR))
-            continue;
-        if (r == 1)
-            s->ready = true;
-        close(s->ready_fd);
-        s->ready_fd = -1;
+        for (;;) {
+            char c;
+            ssize_t r = read(s->ready_fd, &c, 1);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r < 0 && errno == EAGAIN)
+                break;
+            if (r == 1 && c == WORKER_SAYS_READY) {
+                s->ready = true;
+                continue;
+            }
+            close(s->ready_fd);
+            s->ready_fd = -1;
+            break;
+        }
     }
 }
 
@@ -452,6 +491,7 @@ static void begin_stop(void)
     struct gen *g;
     const struct cfg *c = cur ? cur->cfg : pending->cfg;
 
+    finish_handover();
     stopping = true;
     /* The sockets go as soon as the workers stop accepting: a client then
      * gets a clean "connection refused" (and a load balancer moves on)
@@ -508,6 +548,7 @@ static void reap_all_blocking(void)
 static void stop_now(const char *why)
 {
     log_info("immediate stop (%s)", why);
+    finish_handover();
     if (!stopping)
         notify("STOPPING=1\nSTATUS=stopping");
     stopping = true;
@@ -561,6 +602,8 @@ static int64_t next_wakeup(void)
         t = min_deadline(t, stop_deadline);
     if (watchdog_ms)
         t = min_deadline(t, watchdog_next);
+    if (handover)
+        t = min_deadline(t, handover_deadline);
     return t;
 }
 
@@ -578,7 +621,7 @@ static void reopen_logs(void)
         gen_signal(g, SIGUSR1);
 }
 
-/* Sleep until a ready pipe speaks, a signal arrives or the next deadline. */
+/* Sleep until a status pipe speaks, a signal arrives or the next deadline. */
 static void sleep_once(const sigset_t *sleep_mask)
 {
     struct gen *g;
@@ -618,7 +661,7 @@ static void sleep_once(const sigset_t *sleep_mask)
     if (!pfds && (!tsp || tsp->tv_sec > 0 || tsp->tv_nsec > brief.tv_nsec))
         tsp = &brief;
     if (ppoll(pfds, (nfds_t)n, tsp, sleep_mask) > 0)
-        read_ready(pfds, owners, n);
+        read_status(pfds, owners, n);
     free(pfds);
     free(owners);
 }
@@ -731,10 +774,12 @@ int master_run(struct cfg *cfg)
         }
         if (pending && gen_all_ready(pending))
             promote();
+        if (handover && (!old_workers_accepting() || now >= handover_deadline))
+            finish_handover();
         if (stopping && gen_total_live() == 0)
             break;
         /* One reload at a time; a HUP meanwhile waits for the next turn. */
-        if (sig_hup && !stopping && !pending) {
+        if (sig_hup && !stopping && !pending && !handover) {
             start_reload();
             continue;
         }

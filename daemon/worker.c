@@ -79,6 +79,7 @@ struct worker {
     int64_t accept_warned;                  /* last "accept paused" warning */
     unsigned long accept_pauses;            /* since that warning */
     pid_t master;
+    int status_fd;                          /* pipe to the master, or -1 */
     bool draining;
     int64_t drain_start;
     int64_t drain_deadline;
@@ -235,6 +236,22 @@ static void watch_accept_errors(struct worker *w, struct evhttp_bound_socket *bo
         evconnlistener_set_error_cb(l, on_accept_error);
 }
 
+/* The master waits for these: a reload is complete, and "presignd -R"
+ * returns, only once the new workers accept and the old ones no longer do. */
+static void tell_master(struct worker *w, char what)
+{
+    if (w->status_fd < 0)
+        return;
+    ssize_t r;
+    do {
+        r = write(w->status_fd, &what, 1);
+    } while (r < 0 && errno == EINTR);
+    if (what == WORKER_SAYS_NOT_ACCEPTING || r < 0) {
+        close(w->status_fd);
+        w->status_fd = -1;
+    }
+}
+
 static void stop_accepting(struct worker *w)
 {
     /* Frees the listeners and closes our copies of the sockets; the master's
@@ -257,6 +274,7 @@ static void begin_drain(struct worker *w, const char *why)
     w->drain_deadline = w->drain_start + (int64_t)w->cfg->server.shutdown_timeout * 1000;
     log_info("draining (%s)", why);
     stop_accepting(w);
+    tell_master(w, WORKER_SAYS_NOT_ACCEPTING);
     if (w->api)
         api_drain(w->api);
     event_del(w->tick);
@@ -362,6 +380,8 @@ static void set_limits(struct evhttp *http, const struct cfg *cfg)
 
 static void worker_cleanup(struct worker *w)
 {
+    if (w->status_fd >= 0)
+        close(w->status_fd);
     if (w->api)
         api_free(w->api);
     if (w->s3)
@@ -390,6 +410,7 @@ int worker_main(const struct cfg *cfg, const int *fds, int n_fds, int metrics_fd
     char err[512];
     memset(&w, 0, sizeof w);
     w.cfg = cfg;
+    w.status_fd = ready_fd;
     log_set_role("presignd-worker");
     metrics_set_slot(slot);
 
@@ -458,13 +479,7 @@ int worker_main(const struct cfg *cfg, const int *fds, int n_fds, int metrics_fd
 
     arm_tick(&w, TICK_MS);
     log_debug("worker of generation %lu serving", generation);
-    if (ready_fd >= 0) {
-        ssize_t r;
-        do {
-            r = write(ready_fd, "R", 1);
-        } while (r < 0 && errno == EINTR);
-        close(ready_fd);
-    }
+    tell_master(&w, WORKER_SAYS_READY);
 
     event_base_dispatch(w.base);
 

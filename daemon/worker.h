@@ -13,12 +13,17 @@ struct cfg;
 #define WORKER_EXIT_FATAL   1
 #define WORKER_EXIT_CONFIG  78   /* EX_CONFIG: this config cannot run */
 
+/* The bytes a worker sends on its status pipe. */
+#define WORKER_SAYS_READY          'R'
+#define WORKER_SAYS_NOT_ACCEPTING  'S'
+
 /*
  * Run a worker in the child after fork(). FDS are the listen sockets (already
  * bound and listening), METRICS_FD the metrics listener or -1. SLOT is the
  * worker's slot of shared per-worker counters, unique among live workers.
- * READY_FD is a pipe end the worker writes one byte to once it serves, then
- * closes.
+ * READY_FD is a pipe end to the master: the worker writes WORKER_SAYS_READY
+ * once it accepts connections and WORKER_SAYS_NOT_ACCEPTING once it has
+ * stopped (draining), then closes it; its exit closes it too.
  * The master forks with its signals blocked; the worker unblocks them once
  * its own (libevent) handlers are in place. Returns the process exit code.
  */
