@@ -26,7 +26,7 @@ import time
 
 
 def _secs(x):
-    """HAProxy time value for X seconds (milliseconds, no rounding up)."""
+    """HAProxy time value for X seconds, in milliseconds."""
     return "%dms" % max(1, round(x * 1000))
 
 
