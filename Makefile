@@ -7,6 +7,7 @@
 #   make install    PREFIX=/usr/local DESTDIR=...
 #   make dist       build/presignd-VERSION.tar.gz (binary tarball, other distributions)
 #   make deb        build/presignd_VERSION-1_ARCH.deb (Debian package, debian/)
+#   make fleet      the simulated EC2 fleet behind a load balancer (root; minutes)
 #
 # Sources are picked up by wildcard: common/*.c becomes build/libpresignd.a,
 # daemon/*.c links against it into build/presignd, tests/unit/test_*.c each
@@ -84,7 +85,7 @@ DLIB_OBJ   := $(filter-out $(BUILD)/obj/daemon/main.o,$(DAEMON_OBJ))
 Q          ?= @
 
 .PHONY: all test unit unit-asan asan integration run bench install uninstall \
-        dist deb clean bootstrap check-config lint fuzz tools
+        dist deb clean bootstrap check-config lint fuzz tools fleet
 
 all: $(BUILD)/presignd
 
@@ -188,6 +189,18 @@ bench: all tools
 fuzz: all
 	@scripts/bootstrap fuzz
 	scripts/fuzz $(FUZZ_TARGETS)
+
+# The simulated fleet (scripts/fleet): instances in network namespaces behind
+# HAProxy, rolled, killed, cut off from S3 and given new keys under load.
+# Not part of `make test`: it needs root and takes a few minutes. Scenario
+# 1's "newer build" is the same sources built again with another version
+# string, so that every answer says which build gave it. FLEET_ARGS: e.g.
+# "--scale 0.5" (see scripts/fleet --help).
+FLEET_NEXT_VERSION ?= $(VERSION)+next
+fleet: all
+	@scripts/bootstrap fleet
+	$(MAKE) --no-print-directory BUILD=$(BUILD)/fleet-next VERSION=$(FLEET_NEXT_VERSION) all
+	scripts/fleet --binary $(BUILD)/presignd --next-binary $(BUILD)/fleet-next/presignd $(FLEET_ARGS)
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/presignd \
