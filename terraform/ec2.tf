@@ -10,20 +10,58 @@ locals {
   https            = var.certificate_arn != ""
   debian_ami_owner = "136693071363" # the Debian project's AWS account
   debian_ami_arch  = var.ami_architecture == "arm64" ? "arm64" : "amd64"
+  # Plain variables only, as `make fleet` renders this same call itself
+  # (tests/fleet/terraform.py reads var.X and literals, not expressions).
   presignd_config = templatefile("${path.module}/templates/presignd.yaml.tftpl", {
-    port             = local.api_port
-    metrics_port     = var.metrics_port
-    workers          = var.workers
-    shutdown_timeout = var.shutdown_timeout
-    bucket           = aws_s3_bucket.files.bucket
-    region           = var.region
-    expires          = var.presign_expires
-    max_file_size    = var.max_file_size
-    prefix           = var.upload_prefix
-    allowed_types    = var.allowed_types
-    cors_origins     = var.cors_allowed_origins
-    cors_max_age     = var.cors_max_age_seconds
+    port                   = local.api_port
+    metrics_port           = var.metrics_port
+    workers                = var.workers
+    shutdown_timeout       = var.shutdown_timeout
+    bucket                 = aws_s3_bucket.files.bucket
+    region                 = var.region
+    expires                = var.presign_expires
+    max_file_size          = var.max_file_size
+    prefix                 = var.upload_prefix
+    allowed_types          = var.allowed_types
+    cors_origins           = var.cors_allowed_origins
+    cors_max_age           = var.cors_max_age_seconds
+    auth_mode              = var.auth_mode
+    api_keys               = var.api_keys
+    api_keys_ssm_parameter = var.api_keys_ssm_parameter
+    jwt_jwks_url           = var.jwt_jwks_url
+    jwt_issuer             = var.jwt_issuer
+    jwt_audience           = var.jwt_audience
+    jwt_algorithms         = var.jwt_algorithms
+    jwt_leeway             = var.jwt_leeway
+    jwt_prefix             = var.jwt_prefix
+    jwt_permissions_claim  = var.jwt_permissions_claim
+    rate_limit_rps         = var.rate_limit_requests_per_second
+    rate_limit_burst       = var.rate_limit_burst
+    audit_log              = var.audit_log
   })
+
+  # The load balancer's nodes connect to the instances from addresses in its
+  # own subnets, and it appends the address it saw to X-Forwarded-For.
+  # presignd believes that header only from these networks, so the rate
+  # limits without auth, the logs and the audit log name the real client;
+  # the instances' security group already admits nobody else. Narrower than
+  # the VPC's CIDR: a client elsewhere in the VPC (with internal = true)
+  # cannot pass for a proxy and pick its own address.
+  trusted_proxies = sort(distinct([for s in data.aws_subnet.alb : s.cidr_block]))
+
+  # What the instances get: the template's output with those networks in
+  # its one "trusted_proxies: []" line (looked up here rather than passed
+  # to the template, which `make fleet` renders from the variables alone).
+  instance_config = replace(
+    local.presignd_config,
+    "\n  trusted_proxies: []\n",
+    "\n  trusted_proxies: ${jsonencode(local.trusted_proxies)}\n",
+  )
+}
+
+data "aws_subnet" "alb" {
+  for_each = toset(var.subnet_ids)
+  id       = each.value
 }
 
 # --- AMI ------------------------------------------------------------------------
@@ -193,10 +231,11 @@ resource "aws_launch_template" "presignd" {
   }
 
   user_data = base64encode(templatefile("${path.module}/templates/user-data.sh.tftpl", {
-    package_url    = var.presignd_package_url
-    package_sha256 = var.presignd_package_sha256
-    region         = var.region
-    config         = local.presignd_config
+    package_url            = var.presignd_package_url
+    package_sha256         = var.presignd_package_sha256
+    region                 = var.region
+    api_keys_ssm_parameter = var.api_keys_ssm_parameter
+    config                 = local.instance_config
   }))
 
   # Application = "presignd" is what monitoring/prometheus.yml's EC2
@@ -213,7 +252,7 @@ resource "aws_launch_template" "presignd" {
   }
 
   # The role's policies must exist before an instance asks for credentials.
-  depends_on = [aws_iam_role_policy.presignd, aws_iam_role_policy.package, aws_iam_role_policy.kms]
+  depends_on = [aws_iam_role_policy.presignd, aws_iam_role_policy.package, aws_iam_role_policy.kms, aws_iam_role_policy.ssm_api_keys]
 }
 
 # --- load balancer --------------------------------------------------------------

@@ -155,6 +155,45 @@ resource "aws_iam_role_policy" "kms" {
   policy = data.aws_iam_policy_document.kms[0].json
 }
 
+# API keys from SSM Parameter Store (api_keys_ssm_parameter): the
+# user-data reads that one parameter at boot, GetParameter only (no
+# GetParameters by path, no writing). A SecureString encrypted with the
+# account's default aws/ssm key needs nothing more (that key's policy lets
+# the account's principals decrypt through SSM); one encrypted with a
+# customer managed key would also need kms:Decrypt on it: the hashes are not
+# secrets, so a String parameter is simpler.
+locals {
+  api_keys_from_ssm = var.api_keys_ssm_parameter != ""
+  # "/presignd/api-keys" -> arn:aws:ssm:REGION:ACCOUNT:parameter/presignd/api-keys
+  api_keys_parameter_arn = local.api_keys_from_ssm ? join(":", [
+    "arn", data.aws_partition.current.partition, "ssm", var.region,
+    data.aws_caller_identity.current[0].account_id,
+    "parameter/${trimprefix(var.api_keys_ssm_parameter, "/")}",
+  ]) : ""
+}
+
+data "aws_caller_identity" "current" {
+  count = local.api_keys_from_ssm ? 1 : 0
+}
+
+data "aws_iam_policy_document" "ssm_api_keys" {
+  count = local.api_keys_from_ssm ? 1 : 0
+
+  statement {
+    sid       = "ReadApiKeysParameter"
+    effect    = "Allow"
+    actions   = ["ssm:GetParameter"]
+    resources = [local.api_keys_parameter_arn]
+  }
+}
+
+resource "aws_iam_role_policy" "ssm_api_keys" {
+  count  = local.api_keys_from_ssm ? 1 : 0
+  name   = "${var.name}-read-api-keys"
+  role   = aws_iam_role.presignd.id
+  policy = data.aws_iam_policy_document.ssm_api_keys[0].json
+}
+
 # Optional shell access through Systems Manager Session Manager, so the
 # instances need no SSH port and no key pair.
 resource "aws_iam_role_policy_attachment" "ssm" {

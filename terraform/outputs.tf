@@ -69,3 +69,8 @@ output "ami_id" {
   description = "AMI the instances boot from."
   value       = data.aws_ami.selected.id
 }
+
+output "waf_web_acl_arn" {
+  description = "ARN of the WAF web ACL holding the per-client-IP rate limit on the load balancer; null when waf_rate_limit = 0."
+  value       = local.waf ? aws_wafv2_web_acl.presignd[0].arn : null
+}

@@ -205,6 +205,245 @@ variable "shutdown_timeout" {
   }
 }
 
+# --- authentication, rate limits, audit -------------------------------------------
+# presignd's auth:, rate_limit: and audit: sections (see README, "Authentication
+# and limits"). /health, and so the load balancer's health check, never needs
+# credentials whatever is chosen here.
+
+variable "auth_mode" {
+  description = "Who may ask presignd for URLs (auth.mode): \"none\" (anyone who reaches the load balancer; presignd warns at start), \"api_key\" (Authorization: Bearer KEY, the keys' SHA-256 from api_keys or api_keys_ssm_parameter) or \"jwt\" (tokens from an identity provider, see jwt_*)."
+  type        = string
+  default     = "none"
+
+  validation {
+    condition     = contains(["none", "api_key", "jwt"], var.auth_mode)
+    error_message = "auth_mode must be \"none\", \"api_key\" or \"jwt\"."
+  }
+}
+
+variable "api_keys" {
+  description = "With auth_mode = \"api_key\": the keys (auth.api_keys), each {name (the principal), sha256 (of the key, 64 hex digits: printf %s KEY | sha256sum), prefix (appended to upload_prefix; \"\" for all of it, else ending with \"/\"), permissions (of upload, download, list, delete)}. The keys themselves never go anywhere. Leave empty when api_keys_ssm_parameter gives them."
+  type = list(object({
+    name        = string
+    sha256      = string
+    prefix      = optional(string, "")
+    permissions = list(string)
+  }))
+  default = []
+
+  validation {
+    condition     = alltrue([for k in var.api_keys : can(regex("^[A-Za-z0-9._@-]{1,64}$", k.name))])
+    error_message = "Each api_keys name must be 1 to 64 letters, digits, '.', '_', '@' or '-'."
+  }
+
+  validation {
+    condition     = alltrue([for k in var.api_keys : can(regex("^[0-9A-Fa-f]{64}$", k.sha256))])
+    error_message = "Each api_keys sha256 must be the SHA-256 of the key as 64 hex digits (printf %s KEY | sha256sum), never the key itself."
+  }
+
+  validation {
+    condition = alltrue([for k in var.api_keys : k.prefix == "" || (
+      length(k.prefix) <= 256 &&
+      can(regex("^([^/\\\\{}[:cntrl:]]+/)+$", k.prefix)) &&
+      !can(regex("(^|/)\\.\\.?/", k.prefix))
+    )])
+    error_message = "Each api_keys prefix must be \"\" or path segments ending with \"/\" (\"alice/\"), with no leading \"/\", empty, \".\" or \"..\" segment, backslash, brace or control character."
+  }
+
+  validation {
+    condition = alltrue([for k in var.api_keys :
+      length(k.permissions) > 0 && length(distinct(k.permissions)) == length(k.permissions) &&
+    alltrue([for p in k.permissions : contains(["upload", "download", "list", "delete"], p)])])
+    error_message = "Each api_keys entry needs permissions from upload, download, list and delete, each at most once."
+  }
+
+  validation {
+    condition = (
+      length(distinct([for k in var.api_keys : k.name])) == length(var.api_keys) &&
+      length(distinct([for k in var.api_keys : lower(k.sha256)])) == length(var.api_keys)
+    )
+    error_message = "Two api_keys entries have the same name or the same sha256."
+  }
+
+  # Keys without auth_mode = "api_key" would be ignored and leave the
+  # service open: refuse them rather than guess.
+  validation {
+    condition     = length(var.api_keys) == 0 || var.auth_mode == "api_key"
+    error_message = "api_keys are only used with auth_mode = \"api_key\": set it, or remove the keys."
+  }
+
+  validation {
+    condition     = var.auth_mode != "api_key" || length(var.api_keys) > 0 || var.api_keys_ssm_parameter != ""
+    error_message = "auth_mode = \"api_key\" needs api_keys or api_keys_ssm_parameter."
+  }
+
+  validation {
+    condition     = var.api_keys_ssm_parameter == "" || length(var.api_keys) == 0
+    error_message = "Give the keys in api_keys or in api_keys_ssm_parameter, not both."
+  }
+}
+
+variable "api_keys_ssm_parameter" {
+  description = "With auth_mode = \"api_key\": name of an SSM Parameter Store parameter (in region) whose value is the api_keys list as JSON ([{\"name\": ..., \"sha256\": ..., \"prefix\": ..., \"permissions\": [...]}]). Instances read it at boot with their role (which gets ssm:GetParameter on that parameter only), so keys change with `aws ssm put-parameter` and an instance refresh, without a Terraform apply. Empty: the keys come from api_keys."
+  type        = string
+  default     = ""
+
+  validation {
+    condition = var.api_keys_ssm_parameter == "" || (
+      length(var.api_keys_ssm_parameter) <= 1011 &&
+      can(regex("^(/?[A-Za-z0-9_.-]+)(/[A-Za-z0-9_.-]+)*$", var.api_keys_ssm_parameter)) &&
+      !can(regex("^/?(?i:aws|ssm)", var.api_keys_ssm_parameter))
+    )
+    error_message = "api_keys_ssm_parameter must be empty or a parameter name such as \"/presignd/api-keys\" (letters, digits, _ . - and / between levels; not starting with aws or ssm)."
+  }
+
+  validation {
+    condition     = var.api_keys_ssm_parameter == "" || var.auth_mode == "api_key"
+    error_message = "api_keys_ssm_parameter is only used with auth_mode = \"api_key\": set it, or leave the parameter empty."
+  }
+}
+
+variable "jwt_jwks_url" {
+  description = "With auth_mode = \"jwt\": the identity provider's JSON Web Key Set (auth.jwt.jwks_url), https:// only, e.g. \"https://idp.example.com/.well-known/jwks.json\". Instances fetch it, so it must be reachable from them."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.jwt_jwks_url == "" || can(regex("^https://[^/?#[:space:]]+(/[^[:space:]]*)?$", var.jwt_jwks_url))
+    error_message = "jwt_jwks_url must be an https:// URL: the keys that decide who gets in must not travel in the clear."
+  }
+
+  validation {
+    condition     = var.auth_mode != "jwt" || var.jwt_jwks_url != ""
+    error_message = "auth_mode = \"jwt\" needs jwt_jwks_url."
+  }
+
+  validation {
+    condition     = var.jwt_jwks_url == "" || var.auth_mode == "jwt"
+    error_message = "jwt_jwks_url is only used with auth_mode = \"jwt\": set it, or leave the URL empty."
+  }
+}
+
+variable "jwt_issuer" {
+  description = "With auth_mode = \"jwt\": the iss every token must carry, exactly (auth.jwt.issuer), e.g. \"https://idp.example.com/\"."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = !can(regex("[[:cntrl:]]", var.jwt_issuer)) && length(var.jwt_issuer) <= 1024
+    error_message = "jwt_issuer must be at most 1024 characters with no control characters."
+  }
+
+  validation {
+    condition     = var.auth_mode != "jwt" || var.jwt_issuer != ""
+    error_message = "auth_mode = \"jwt\" needs jwt_issuer."
+  }
+}
+
+variable "jwt_audience" {
+  description = "With auth_mode = \"jwt\": the aud every token must be for (or hold), exactly (auth.jwt.audience), e.g. \"presignd\"."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = !can(regex("[[:cntrl:]]", var.jwt_audience)) && length(var.jwt_audience) <= 1024
+    error_message = "jwt_audience must be at most 1024 characters with no control characters."
+  }
+
+  validation {
+    condition     = var.auth_mode != "jwt" || var.jwt_audience != ""
+    error_message = "auth_mode = \"jwt\" needs jwt_audience."
+  }
+}
+
+variable "jwt_algorithms" {
+  description = "Signature algorithms accepted (auth.jwt.algorithms): RS256 and/or ES256. Never taken from the token."
+  type        = list(string)
+  default     = ["RS256", "ES256"]
+
+  validation {
+    condition     = length(var.jwt_algorithms) > 0 && length(distinct(var.jwt_algorithms)) == length(var.jwt_algorithms) && alltrue([for a in var.jwt_algorithms : contains(["RS256", "ES256"], a)])
+    error_message = "jwt_algorithms must list RS256 and/or ES256, each at most once."
+  }
+}
+
+variable "jwt_leeway" {
+  description = "Seconds of clock skew allowed on a token's exp, nbf and iat (auth.jwt.leeway)."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.jwt_leeway >= 0 && var.jwt_leeway <= 3600 && floor(var.jwt_leeway) == var.jwt_leeway
+    error_message = "jwt_leeway must be a whole number of seconds from 0 to 3600."
+  }
+}
+
+variable "jwt_prefix" {
+  description = "Each token's part of the bucket, appended to upload_prefix (auth.jwt.prefix): {claim} is replaced by that claim of the token. The default keeps every user to their own \"users/SUB/\"; \"\" gives every valid token all of upload_prefix."
+  type        = string
+  default     = "users/{sub}/"
+
+  validation {
+    condition = var.jwt_prefix == "" || (
+      length(var.jwt_prefix) <= 256 &&
+      can(regex("^((\\{[A-Za-z0-9_]{1,64}\\}|[^/\\\\{}[:cntrl:]])+/)+$", var.jwt_prefix)) &&
+      !can(regex("(^|/)\\.\\.?/", var.jwt_prefix))
+    )
+    error_message = "jwt_prefix must be \"\" or path segments ending with \"/\", where {claim} names a claim (letters, digits, _), e.g. \"users/{sub}/\"; no leading \"/\", empty, \".\" or \"..\" segment, backslash or control character."
+  }
+}
+
+variable "jwt_permissions_claim" {
+  description = "The token claim that lists what it may do (auth.jwt.permissions_claim): a space-separated string or a list of upload, download, list, delete (each also as presignd:NAME)."
+  type        = string
+  default     = "scope"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_]{1,64}$", var.jwt_permissions_claim))
+    error_message = "jwt_permissions_claim must be a claim name of 1 to 64 letters, digits or _."
+  }
+}
+
+variable "rate_limit_requests_per_second" {
+  description = "Requests per second each principal (each client address when auth_mode = \"none\") may make on each instance (rate_limit.requests_per_second), shared by its workers; beyond it 429 rate_limited. 0: off. The limit is per instance: for the whole fleet, see waf_rate_limit."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.rate_limit_requests_per_second >= 0 && var.rate_limit_requests_per_second < 10000000
+    error_message = "rate_limit_requests_per_second must be 0 (off) or a positive number below 10000000 (0.5 is allowed)."
+  }
+}
+
+variable "rate_limit_burst" {
+  description = "Requests a principal may make at once above the steady rate (rate_limit.burst)."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.rate_limit_burst >= 1 && var.rate_limit_burst <= 1000000 && floor(var.rate_limit_burst) == var.rate_limit_burst
+    error_message = "rate_limit_burst must be a whole number from 1 to 1000000."
+  }
+}
+
+variable "audit_log" {
+  description = "Write presignd's audit log (audit.log_file) to /var/log/presignd/audit.log on each instance: one JSON line (about 350 bytes) per decision to sign, list or delete, granted or refused, with the principal and client address, never a URL, token or key. Off by default: the file lives on the instance's root volume and goes with the instance when the group replaces it, so turn it on together with something that ships it (e.g. the CloudWatch agent). Rotated weekly by the package's logrotate."
+  type        = bool
+  default     = false
+}
+
+variable "waf_rate_limit" {
+  description = "Requests per 5 minutes any one client IP address may send to the load balancer, counted over the whole fleet by an AWS WAF rate-based rule (blocked beyond it with 429 rate_limited). 0: no WAF web ACL at all. WAF is billed per web ACL, rule and request."
+  type        = number
+  default     = 0
+
+  validation {
+    # AWS's lowest rate-based limit is 10 (it used to be 100).
+    condition     = var.waf_rate_limit == 0 || (var.waf_rate_limit >= 10 && var.waf_rate_limit <= 2000000000 && floor(var.waf_rate_limit) == var.waf_rate_limit)
+    error_message = "waf_rate_limit must be 0 (off) or a whole number of requests per 5 minutes from 10 to 2000000000."
+  }
+}
+
 # --- instances -------------------------------------------------------------------
 
 variable "instance_type" {

@@ -274,6 +274,32 @@ def test_package_policy_reads_one_object(tf):
     assert "trimprefix(var.presignd_package_url" in arn and ":s3:::" in arn
 
 
+def test_ssm_policy_reads_one_parameter_only_when_set(tf):
+    """API keys from SSM Parameter Store: the role may GetParameter on that
+    one parameter's ARN, and gets nothing when api_keys_ssm_parameter is
+    empty (terraform test plans both)."""
+    assert tf["locals"]["api_keys_from_ssm"] == '${var.api_keys_ssm_parameter != ""}'
+    doc = tf["data"]["aws_iam_policy_document"]["ssm_api_keys"]
+    assert doc["count"] == "${local.api_keys_from_ssm ? 1 : 0}"
+    (st,) = tf_statements(doc)
+    assert st["actions"] == ["ssm:GetParameter"]
+    assert st["resources"] == ["${local.api_keys_parameter_arn}"]
+    assert st.get("effect", "Allow") == "Allow" and "condition" not in st
+    arn = tf["locals"]["api_keys_parameter_arn"]
+    assert "*" not in arn
+    for part in ('"ssm"', "var.region", "data.aws_caller_identity.current[0].account_id",
+                 'parameter/${trimprefix(var.api_keys_ssm_parameter, "/")}'):
+        assert part in arn, (part, arn)
+    assert tf["data"]["aws_caller_identity"]["current"]["count"] == \
+        "${local.api_keys_from_ssm ? 1 : 0}"
+    policy = resources(tf, "aws_iam_role_policy")["ssm_api_keys"]
+    assert policy["count"] == "${local.api_keys_from_ssm ? 1 : 0}"
+    assert policy["role"] == "${aws_iam_role.presignd.id}"
+    # No instance boots before it may read the parameter.
+    lt = resources(tf, "aws_launch_template")["presignd"]
+    assert "${aws_iam_role_policy.ssm_api_keys}" in lt["depends_on"]
+
+
 # ---------------------------------------------------------------------------
 # S3
 
@@ -371,13 +397,72 @@ def test_instances_reachable_only_from_alb(tf):
 
 
 def test_target_group_checks_health(tf):
+    """A target group health check cannot carry credentials: it works with
+    authentication on only because presignd never asks for them on GET
+    /health (test_rendered_auth_config_keeps_health_public runs that)."""
     tg = resources(tf, "aws_lb_target_group")["presignd"]
     assert resolve(tf, tg["port"]) == 8000
     assert tg["protocol"] == "HTTP"
     hc = one(tg["health_check"])
     assert hc["path"] == "/health"
     assert hc["matcher"] == "200"
+    assert hc["protocol"] == "HTTP" and hc["port"] == "traffic-port"
     assert hc.get("enabled", True) is True
+    # Nothing in front of it asks for credentials either: the only listener
+    # rule answers /metrics itself, and no listener authenticates.
+    for name, rule in resources(tf, "aws_lb_listener_rule").items():
+        for action in rule["action"]:
+            assert action["type"] not in ("authenticate-oidc", "authenticate-cognito"), name
+    for name, lst in resources(tf, "aws_lb_listener").items():
+        for action in lst["default_action"]:
+            assert "authenticate" not in str(action.get("type")), name
+
+
+def test_waf_rate_limit_optional(tf):
+    """waf_rate_limit > 0: a regional web ACL that allows by default, with
+    one rate-based rule per client IP (the load balancer is the first hop:
+    not FORWARDED_IP, which the client could write), blocking with 429, on
+    the load balancer. 0 (the default): nothing."""
+    assert tf["variable"]["waf_rate_limit"]["default"] == 0
+    assert tf["locals"]["waf"] == "${var.waf_rate_limit > 0}"
+    acl = resources(tf, "aws_wafv2_web_acl")["presignd"]
+    assert acl["count"] == "${local.waf ? 1 : 0}"
+    assert acl["scope"] == "REGIONAL"
+    assert one(acl["default_action"]) == {"allow": [{}]}
+    rule = one(acl["rule"])
+    rate = one(one(rule["statement"])["rate_based_statement"])
+    assert rate["aggregate_key_type"] == "IP"
+    assert "forwarded_ip_config" not in rate and "scope_down_statement" not in rate
+    assert rate["limit"] == "${var.waf_rate_limit}"
+    assert rate["evaluation_window_sec"] == 300       # the variable is per 5 minutes
+    block = one(one(rule["action"])["block"])
+    assert one(block["custom_response"])["response_code"] == 429
+    for vis in (one(rule["visibility_config"]), one(acl["visibility_config"])):
+        assert vis["cloudwatch_metrics_enabled"] is True
+        assert vis["sampled_requests_enabled"] is True
+        assert vis["metric_name"]
+    assoc = resources(tf, "aws_wafv2_web_acl_association")["presignd"]
+    assert assoc["count"] == "${local.waf ? 1 : 0}"
+    assert assoc["resource_arn"] == "${aws_lb.presignd.arn}"
+    assert assoc["web_acl_arn"] == "${aws_wafv2_web_acl.presignd[0].arn}"
+    assert "waf_rate_limit >= 10" in one(tf["variable"]["waf_rate_limit"]["validation"])["condition"]
+
+
+def test_trusted_proxies_are_the_load_balancer_subnets(tf):
+    """X-Forwarded-For is believed from the load balancer's subnets only:
+    looked up, and put in the template's one "trusted_proxies: []" line
+    (terraform test checks the result)."""
+    subnets = tf["data"]["aws_subnet"]["alb"]
+    assert subnets["for_each"] == "${toset(var.subnet_ids)}"
+    assert tf["locals"]["trusted_proxies"] == \
+        "${sort(distinct([for s in data.aws_subnet.alb : s.cidr_block]))}"
+    instance_config = tf["locals"]["instance_config"]
+    assert re.match(r"\$\{replace\(\s*local\.presignd_config,", instance_config), instance_config
+    assert "jsonencode(local.trusted_proxies)" in instance_config
+    template = (TF_DIR / "templates" / "presignd.yaml.tftpl").read_text()
+    assert template.count("\n  trusted_proxies: []\n") == 1
+    lt = resources(tf, "aws_launch_template")["presignd"]
+    assert "config                 = local.instance_config" in lt["user_data"]
 
 
 def test_load_balancer_and_listeners(tf):
@@ -418,6 +503,9 @@ KEY_VALIDATED = {
     "instance_type", "vpc_id", "subnet_ids", "min_size", "max_size", "desired_capacity",
     "presignd_package_url", "presign_expires", "max_file_size", "allowed_types",
     "certificate_arn", "allowed_cidrs",
+    "auth_mode", "api_keys", "api_keys_ssm_parameter", "jwt_jwks_url", "jwt_issuer",
+    "jwt_audience", "jwt_algorithms", "jwt_leeway", "jwt_prefix", "jwt_permissions_claim",
+    "rate_limit_requests_per_second", "rate_limit_burst", "waf_rate_limit",
 }
 
 
@@ -441,6 +529,14 @@ def test_variables_described_and_validated(tf):
     assert ">= 1" in cond and "<= 604800" in cond
     # What the user-data installs with apt: a .deb, nothing else.
     assert "\\.deb$" in variables["presignd_package_url"]["validation"][0]["condition"]
+    # Nothing changes for a deployment that sets none of the new variables.
+    assert variables["auth_mode"]["default"] == "none"
+    assert variables["api_keys"]["default"] == [] and variables["api_keys_ssm_parameter"]["default"] == ""
+    assert variables["rate_limit_requests_per_second"]["default"] == 0
+    assert variables["audit_log"]["default"] is False
+    assert variables["waf_rate_limit"]["default"] == 0
+    conds = " ".join(v["condition"] for v in variables["jwt_jwks_url"]["validation"])
+    assert "^https://" in conds
 
 
 def test_outputs(tf):
@@ -465,8 +561,11 @@ def tf_render(expr, workdir):
 
 
 def hcl_value(v):
-    return json.dumps(v) if not isinstance(v, dict) else \
-        "{" + ", ".join(f"{json.dumps(k)} = {hcl_value(x)}" for k, x in v.items()) + "}"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{json.dumps(k)} = {hcl_value(x)}" for k, x in v.items()) + "}"
+    if isinstance(v, list):
+        return "[" + ", ".join(hcl_value(x) for x in v) + "]"
+    return json.dumps(v)
 
 
 CONFIG_VARS = {
@@ -477,21 +576,105 @@ CONFIG_VARS = {
     "cors_origins": ["https://app.example.com", "http://localhost:8001"], "cors_max_age": 3000,
 }
 
+# API keys (what the clients hold) and the principals they stand for.
+ALICE_KEY = "presignd-test-key-alice-" + "a1" * 16
+REPORTING_KEY = "presignd-test-key-reporting-" + "b2" * 16
+
+
+def sha256_hex(s):
+    import hashlib
+    return hashlib.sha256(s.encode()).hexdigest()
+
+
+API_KEYS = [
+    {"name": "alice", "sha256": sha256_hex(ALICE_KEY).upper(), "prefix": "alice/",
+     "permissions": ["upload", "download", "list", "delete"]},
+    {"name": "reporting", "sha256": sha256_hex(REPORTING_KEY), "prefix": "",
+     "permissions": ["list", "download"]},
+]
+SSM_PARAMETER = "/presignd/api-keys"
+JWT_SETTINGS = {"jwt_jwks_url": "https://idp.example.com/.well-known/jwks.json",
+                "jwt_issuer": "https://idp.example.com/", "jwt_audience": "presignd",
+                "jwt_algorithms": ["RS256"], "jwt_leeway": 30}
+
+# The auth/rate limit/audit variables of each rendered variant, on top of
+# the defaults in variables.tf.
+AUTH_VARIANTS = {
+    "default": {},
+    "api_key": {"auth_mode": "api_key", "api_keys": API_KEYS,
+                "rate_limit_requests_per_second": 0.5, "rate_limit_burst": 2,
+                "audit_log": True},
+    "api_key_ssm": {"auth_mode": "api_key", "api_keys_ssm_parameter": SSM_PARAMETER},
+    "jwt": dict(JWT_SETTINGS, auth_mode="jwt", rate_limit_requests_per_second=10),
+}
+
+
+AUTH_TEMPLATE_VARS = {        # template variable: Terraform variable (ec2.tf)
+    "auth_mode": "auth_mode", "api_keys": "api_keys",
+    "api_keys_ssm_parameter": "api_keys_ssm_parameter",
+    "jwt_jwks_url": "jwt_jwks_url", "jwt_issuer": "jwt_issuer", "jwt_audience": "jwt_audience",
+    "jwt_algorithms": "jwt_algorithms", "jwt_leeway": "jwt_leeway", "jwt_prefix": "jwt_prefix",
+    "jwt_permissions_claim": "jwt_permissions_claim",
+    "rate_limit_rps": "rate_limit_requests_per_second",
+    "rate_limit_burst": "rate_limit_burst", "audit_log": "audit_log",
+}
+
+
+def config_vars(tf, variant):
+    """The presignd.yaml.tftpl variables ec2.tf passes, for VARIANT."""
+    v = {name: body.get("default") for name, body in tf["variable"].items()}
+    v.update(AUTH_VARIANTS[variant])
+    # What Terraform makes of optional(string, "") in the api_keys type.
+    v["api_keys"] = [dict({"prefix": ""}, **key) for key in v["api_keys"]]
+    return dict(CONFIG_VARS, **{t: v[name] for t, name in AUTH_TEMPLATE_VARS.items()})
+
+
+def test_config_vars_are_what_ec2_tf_passes(tf):
+    """The tests render the template with the same variables as ec2.tf."""
+    # The top-level keys of the templatefile() object (four spaces in).
+    config = tf["locals"]["presignd_config"]
+    passed = dict(re.findall(r"^ {4}([a-z_]+)\s*=\s*(.*)$", config, re.M))
+    assert set(passed) == set(config_vars(tf, "default")), passed
+    for t, name in AUTH_TEMPLATE_VARS.items():
+        assert passed[t] == "var." + name, (t, passed[t])
+
 
 @pytest.fixture(scope="module")
-def rendered(tmp_path_factory):
+def rendered(tmp_path_factory, tf):
+    """The config of each AUTH_VARIANTS entry and the user-data around the
+    default one (with api_keys_ssm_parameter set, as only that variant
+    uses it), rendered by Terraform itself in one `terraform console`."""
     if not terraform_bin():
         harness.require(False, "terraform is not installed: cannot render the templates")
     work = tmp_path_factory.mktemp("tfrender")
     for f in (TF_DIR / "templates").iterdir():
         shutil.copy(f, work / f.name)
-    config = tf_render(f'templatefile("presignd.yaml.tftpl", {hcl_value(CONFIG_VARS)})', work)
-    user_data = tf_render(
-        'templatefile("user-data.sh.tftpl", ' + hcl_value({
-            "package_url": "s3://artifacts-example/presignd/presignd_1.0.0-1_amd64.deb",
-            "package_sha256": "0" * 64, "region": "eu-west-1"})[:-1]
-        + f', "config" = {json.dumps(config)}}})', work)
-    return {"config": config, "user_data": user_data, "dir": work}
+    exprs = {name: f'templatefile("presignd.yaml.tftpl", {hcl_value(config_vars(tf, name))})'
+             for name in AUTH_VARIANTS}
+    user_data_vars = hcl_value({
+        "package_url": "s3://artifacts-example/presignd/presignd_1.0.0-1_amd64.deb",
+        "package_sha256": "0" * 64, "region": "eu-west-1",
+        "api_keys_ssm_parameter": SSM_PARAMETER})[:-1]
+    exprs["user_data"] = (f'templatefile("user-data.sh.tftpl", {user_data_vars}, '
+                          f'"config" = {exprs["default"]}}})')
+    out = tf_render("{" + ", ".join(f'"{k}" = {e}' for k, e in exprs.items()) + "}", work)
+    configs = {name: out[name] for name in AUTH_VARIANTS}
+    return {"config": configs["default"], "configs": configs, "user_data": out["user_data"],
+            "dir": work}
+
+
+def presignd_binary():
+    binary = os.environ.get("PRESIGND_BIN") or str(ROOT / "build" / "presignd")
+    if not os.access(binary, os.X_OK):
+        harness.require(False, f"no presignd binary at {binary} (run make)")
+    return binary
+
+
+def presignd_check(text, tmp_path, name="presignd.yaml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return subprocess.run([presignd_binary(), "-t", "-c", str(path)], capture_output=True,
+                          text=True, timeout=30)
 
 
 def test_rendered_config_is_what_the_variables_say(rendered):
@@ -504,17 +687,83 @@ def test_rendered_config_is_what_the_variables_say(rendered):
     assert cfg["uploads"]["prefix"] == "uploads/"
     assert cfg["uploads"]["allowed_types"] == CONFIG_VARS["allowed_types"]
     assert cfg["cors"]["allow_origins"] == CONFIG_VARS["cors_origins"]
+    # Authentication off unless asked for, no rate limit, no audit log.
+    # (ec2.tf fills trusted_proxies in with the load balancer's subnets.)
+    assert cfg["auth"] == {"mode": "none"}
+    assert cfg["rate_limit"] == {"requests_per_second": 0, "burst": 20, "trusted_proxies": []}
+    assert "audit" not in cfg
 
 
-def test_rendered_config_passes_presignd_check(rendered, tmp_path):
-    binary = os.environ.get("PRESIGND_BIN") or str(ROOT / "build" / "presignd")
-    if not os.access(binary, os.X_OK):
-        harness.require(False, f"no presignd binary at {binary} (run make)")
-    path = tmp_path / "presignd.yaml"
-    path.write_text(rendered["config"])
-    out = subprocess.run([binary, "-t", "-c", str(path)], capture_output=True, text=True, timeout=30)
+def test_rendered_auth_configs_are_what_the_variables_say(rendered):
+    import yaml
+    cfg = yaml.safe_load(rendered["configs"]["api_key"])
+    assert cfg["auth"] == {"mode": "api_key", "api_keys": API_KEYS}
+    assert cfg["rate_limit"] == {"requests_per_second": 0.5, "burst": 2, "trusted_proxies": []}
+    assert cfg["audit"] == {"log_file": "/var/log/presignd/audit.log"}
+    cfg = yaml.safe_load(rendered["configs"]["jwt"])
+    assert cfg["auth"] == {"mode": "jwt", "jwt": {
+        "jwks_url": JWT_SETTINGS["jwt_jwks_url"], "issuer": JWT_SETTINGS["jwt_issuer"],
+        "audience": "presignd", "algorithms": ["RS256"], "leeway": 30,
+        "prefix": "users/{sub}/", "permissions_claim": "scope"}}
+    assert cfg["rate_limit"]["requests_per_second"] == 10
+    assert "audit" not in cfg                      # audit_log's default
+    # Keys from SSM: a marker in place of the list, filled in at boot.
+    text = rendered["configs"]["api_key_ssm"]
+    assert "\n  api_keys: __PRESIGND_API_KEYS_FROM_SSM__\n" in text
+    assert SSM_PARAMETER in text
+
+
+@pytest.mark.parametrize("variant", ["default", "api_key", "jwt"])
+def test_rendered_config_passes_presignd_check(rendered, tmp_path, variant):
+    out = presignd_check(rendered["configs"][variant], tmp_path)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "test is successful" in out.stdout + out.stderr
+
+
+def test_rendered_config_with_unfilled_ssm_marker_is_refused(rendered, tmp_path):
+    """If the user-data never put the keys from SSM in, presignd -t (and
+    so the boot) fails: the marker is no list of keys."""
+    out = presignd_check(rendered["configs"]["api_key_ssm"], tmp_path)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert re.search(r"presignd\.yaml:\d+:\d+: auth\.api_keys", out.stdout + out.stderr), \
+        out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("variant", ["api_key", "jwt"])
+def test_rendered_auth_config_keeps_health_public(rendered, presignd, tmp_path, variant):
+    """presignd on the rendered auth:, rate_limit: and audit: sections (the
+    rest from the test S3 server; the test client stands in for the load
+    balancer, whose subnets are trusted_proxies): the bare GET /health the
+    target group sends answers 200, however often (it is never rate
+    limited), while the API wants credentials."""
+    import yaml
+    cfg = yaml.safe_load(rendered["configs"][variant])
+    audit = tmp_path / "audit.log"
+    d = presignd({"auth": cfg["auth"],
+                  "rate_limit": dict(cfg["rate_limit"], trusted_proxies=["127.0.0.1/32"]),
+                  "audit": {"log_file": str(audit)}})
+    for _ in range(8):                              # well past the burst
+        r = d.get("/health")
+        assert r.status_code == 200, r.text
+        assert r.json()["status"] == "healthy"
+    r = d.post("/upload-url", json={"filename": "a.pdf", "size": 10})
+    assert r.status_code == 401, r.text
+    assert r.json()["error_code"] == "unauthorized"
+    if variant == "api_key":
+        r = d.post("/upload-url", json={"filename": "a.pdf", "size": 10},
+                   headers={"Authorization": "Bearer " + ALICE_KEY,
+                            "X-Forwarded-For": "203.0.113.9, 198.51.100.7"})
+        assert r.status_code == 200, r.text
+        assert r.json()["file_key"].startswith("uploads/alice/")
+        # The audit line names the principal and the client the "load
+        # balancer" saw (the right-most address), not the load balancer.
+        harness.wait_for(lambda: audit.exists() and "granted" in audit.read_text(), 10,
+                         what="the audit line")
+        lines = [json.loads(line) for line in audit.read_text().splitlines()]
+        granted = [a for a in lines if a["outcome"] == "granted"]
+        assert granted and granted[-1]["principal"] == "alice"
+        assert granted[-1]["client"] == "198.51.100.7"
+        assert ALICE_KEY not in audit.read_text()
 
 
 def test_rendered_user_data(rendered, tmp_path):
@@ -574,15 +823,22 @@ def test_user_data_installs_the_package_with_apt(rendered, tmp_path):
         box.close()
 
 
+def shell_functions(script, *names):
+    """The definitions of the shell functions NAMES in SCRIPT, in order."""
+    out = []
+    for name in names:
+        m = re.search(r"^%s\(\) \{\n.*?^\}\n" % re.escape(name), script, re.M | re.S)
+        assert m, f"{name}() not found in the user-data"
+        out.append(m.group(0))
+    return "".join(out)
+
+
 def test_user_data_fetches_s3_package_with_role_credentials(rendered, s3, tmp_path, http_stub):
     """The user-data's fetch_package, run for real: IMDSv2 credentials (from
     a stand-in metadata service) and curl's SigV4 against the RADOS Gateway,
     which verifies signatures like S3. Only the two AWS addresses are
     pointed at the local servers."""
-    script = rendered["user_data"]
-    m = re.search(r"^fetch_package\(\) \{\n.*?^\}\n", script, re.M | re.S)
-    assert m, "fetch_package() not found in the user-data"
-    func = m.group(0)
+    func = shell_functions(rendered["user_data"], "role_credentials", "fetch_package")
     for aws_url in ("http://169.254.169.254", '"https://$bucket.s3.amazonaws.com/"',
                     '"https://$bucket.s3.$bucket_region.amazonaws.com/$key"'):
         assert aws_url in func, aws_url
@@ -621,6 +877,201 @@ def test_user_data_fetches_s3_package_with_role_credentials(rendered, s3, tmp_pa
         assert "403" in out.stderr
     finally:
         client.delete_object(Bucket=s3.bucket, Key=key)
+
+
+def sigv4_problem(req, creds, region, service):
+    """Why REQ (a harness.StubRequest) is not signed by CREDS for SERVICE in
+    REGION with SigV4 header authentication, or None when it is: the
+    signature is computed again by botocore, over the headers the request
+    says it signed, and compared."""
+    import hmac
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    m = re.fullmatch(r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request, *"
+                     r"SignedHeaders=([a-z0-9;-]+), *Signature=([0-9a-f]{64})",
+                     req.headers.get("Authorization", ""))
+    if not m:
+        return "no SigV4 Authorization header: %r" % req.headers.get("Authorization")
+    key_id, date, scope_region, scope_service, signed, signature = m.groups()
+    if (key_id, scope_region, scope_service) != (creds["AccessKeyId"], region, service):
+        return "credential scope %s/%s/%s" % (key_id, scope_region, scope_service)
+    amz_date = req.headers.get("X-Amz-Date", "")
+    if not amz_date.startswith(date):
+        return "X-Amz-Date %r outside the scope's date %s" % (amz_date, date)
+    names = signed.split(";")
+    must = {"host", "x-amz-date"} | ({"x-amz-security-token"} if creds.get("Token") else set())
+    if not must <= set(names):
+        return "SignedHeaders %s leave out %s" % (signed, sorted(must - set(names)))
+    if creds.get("Token") and req.headers.get("X-Amz-Security-Token") != creds["Token"]:
+        return "wrong or no session token"
+    headers = {n: req.headers[n] for n in names if n in req.headers}
+    if len(headers) != len(names):
+        return "a signed header is missing"
+    request = AWSRequest(method=req.method, url="http://%s%s" % (req.headers["Host"], req.path),
+                         headers=headers, data=req.body)
+    request.context["timestamp"] = amz_date
+    signer = SigV4Auth(Credentials(creds["AccessKeyId"], creds["SecretAccessKey"],
+                                   creds.get("Token") or None), service, region)
+    expected = signer.signature(signer.string_to_sign(request, signer.canonical_request(request)),
+                                request)
+    return None if hmac.compare_digest(expected, signature) else "signature does not match"
+
+
+class SsmStub(harness.HttpStub):
+    """SSM's GetParameter as AWS answers it (JSON 1.1 protocol on POST /),
+    to callers whose request is SigV4-signed for service ssm with CREDS
+    (checked with botocore). PARAMS: {name: value}."""
+
+    def __init__(self, creds, region, params):
+        super().__init__({"POST /": self._post})
+        self.creds = creds
+        self.region = region
+        self.params = params
+
+    @staticmethod
+    def _error(kind, message):
+        return 400, {"Content-Type": "application/x-amz-json-1.1"}, json.dumps(
+            {"__type": kind, "message": message})
+
+    def _post(self, req):
+        problem = sigv4_problem(req, self.creds, self.region, "ssm")
+        if problem:
+            return self._error("InvalidSignatureException", problem)
+        if req.headers.get("X-Amz-Target") != "AmazonSSM.GetParameter":
+            return self._error("UnknownOperationException", req.headers.get("X-Amz-Target"))
+        if req.headers.get("Content-Type") != "application/x-amz-json-1.1":
+            return self._error("SerializationException", "Content-Type")
+        body = json.loads(req.body)
+        if set(body) != {"Name", "WithDecryption"} or body["WithDecryption"] is not True:
+            return self._error("ValidationException", "expected Name and WithDecryption: true")
+        if body["Name"] not in self.params:
+            return self._error("ParameterNotFound", "")
+        return 200, {"Content-Type": "application/x-amz-json-1.1"}, json.dumps({"Parameter": {
+            "Name": body["Name"], "Type": "String", "Value": self.params[body["Name"]],
+            "Version": 3, "ARN": "arn:aws:ssm:%s:123456789012:parameter%s" % (
+                self.region, body["Name"])}})
+
+
+def test_make_fleet_still_renders_the_template(rendered, tf, tmp_path):
+    """`make fleet` renders presignd.yaml.tftpl itself, from ec2.tf's
+    templatefile() call, with tests/fleet/terraform.py (a reader of plain
+    variables and literals): it must keep following, and get what
+    Terraform gets."""
+    import importlib.util
+    import yaml
+    spec = importlib.util.spec_from_file_location("fleet_terraform",
+                                                  TESTS_DIR / "fleet" / "terraform.py")
+    if spec is None or not (TESTS_DIR / "fleet" / "terraform.py").is_file():
+        harness.require(False, "tests/fleet/terraform.py is not there")
+    reader = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reader)
+    same = {"region": "eu-west-1", "presign_expires": 900, "max_file_size": 10485760,
+            "upload_prefix": "uploads/", "allowed_types": CONFIG_VARS["allowed_types"],
+            "cors_allowed_origins": CONFIG_VARS["cors_origins"], "cors_max_age_seconds": 3000,
+            "shutdown_timeout": 30, "metrics_port": 9464, "workers": "auto"}
+    for variant in ("default", "api_key", "jwt"):
+        testvars = dict(same, **AUTH_VARIANTS[variant])
+        if "api_keys" in testvars:
+            testvars["api_keys"] = [dict({"prefix": ""}, **k) for k in testvars["api_keys"]]
+        text, _ = reader.Deployment(testvars).presignd_config(
+            {"aws_s3_bucket.files.bucket": "files-example"})
+        assert yaml.safe_load(text) == yaml.safe_load(rendered["configs"][variant]), variant
+        out = presignd_check(text, tmp_path, "fleet-%s.yaml" % variant)
+        assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_user_data_reads_api_keys_from_ssm(rendered, tmp_path, http_stub):
+    """The user-data's api_keys_from_ssm, run for real on the config
+    rendered for api_keys_ssm_parameter: IMDSv2 credentials (a stand-in
+    metadata service, with a session token), GetParameter signed by curl for
+    service ssm (checked by a stand-in SSM with botocore), the marker
+    replaced by the parameter's keys; presignd -t then takes the file.
+    Only the two AWS addresses are pointed at the local servers, and sleep
+    is a no-op so the retries are quick."""
+    import yaml
+    script = rendered["user_data"]
+    assert f'API_KEYS_SSM_PARAMETER="{SSM_PARAMETER}"' in script
+    assert re.search(r'^if \[ -n "\$API_KEYS_SSM_PARAMETER" \]; then\n'
+                     r'    api_keys_from_ssm "\$CONFIG\.new" "\$API_KEYS_SSM_PARAMETER"\nfi\n',
+                     script, re.M), "the user-data does not fill the config from SSM"
+    # Before the check and the start, after the config is written.
+    assert script.index("<<'PRESIGND_CONFIG_EOF'") < script.index('    api_keys_from_ssm "$CONFIG') \
+        < script.index('"$presignd" -t -c "$CONFIG"') < script.index("systemctl enable --now")
+    funcs = shell_functions(script, "retry", "role_credentials", "ssm_parameter",
+                            "api_keys_from_ssm")
+    for aws_url in ("http://169.254.169.254", '"https://ssm.$REGION.amazonaws.com/"'):
+        assert aws_url in funcs, aws_url
+    funcs = (funcs.replace("http://169.254.169.254", "$TEST_IMDS")
+             .replace('"https://ssm.$REGION.amazonaws.com/"', '"$TEST_SSM/"'))
+    creds = {"Code": "Success", "Type": "AWS-HMAC", "AccessKeyId": "ASIAEXAMPLEPRESIGND1",
+             "SecretAccessKey": "presignd/test/secret/" + "x" * 20,
+             "Token": "session-token-" + "t" * 40, "Expiration": "2099-01-01T00:00:00Z"}
+    imds = http_stub(harness.ImdsStub(creds, role="presignd-instance"))
+    keys = API_KEYS
+    # As an operator writes it: pretty-printed JSON, over several lines.
+    ssm = http_stub(SsmStub(creds, "eu-west-1", {SSM_PARAMETER: json.dumps(keys, indent=2)}))
+    runner = ("set -euo pipefail\nREGION=eu-west-1\nsleep() { :; }\n%s\n"
+              "api_keys_from_ssm \"$1\" \"$2\"\n" % funcs)
+    env = dict(os.environ, TEST_IMDS=imds.endpoint, TEST_SSM=ssm.endpoint)
+
+    def run(config_text, name=SSM_PARAMETER):
+        path = tmp_path / "presignd.yaml"
+        path.write_text(config_text)
+        out = subprocess.run(["bash", "-c", runner, "user-data", str(path), name],
+                             capture_output=True, text=True, env=env, timeout=120)
+        return out, path.read_text()
+
+    out, text = run(rendered["configs"]["api_key_ssm"])
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "2 API keys from SSM parameter /presignd/api-keys" in out.stdout
+    assert "__PRESIGND_API_KEYS_FROM_SSM__" not in text
+    assert yaml.safe_load(text)["auth"] == {"mode": "api_key", "api_keys": keys}
+    # One line in place of the marker; the rest of the file as rendered.
+    assert text.replace("  api_keys: " + json.dumps(keys) + "\n",
+                        "  api_keys: __PRESIGND_API_KEYS_FROM_SSM__\n") == \
+        rendered["configs"]["api_key_ssm"]
+    check = presignd_check(text, tmp_path, "checked.yaml")
+    assert check.returncode == 0, check.stdout + check.stderr
+    posts = [q for q in ssm.requests if q.method == "POST"]
+    assert len(posts) == 1 and json.loads(posts[0].body) == {"Name": SSM_PARAMETER,
+                                                              "WithDecryption": True}
+    assert any(q.method == "PUT" and q.path == "/latest/api/token" for q in imds.requests)
+
+    # A wrong secret: SSM refuses the signature, the bootstrap says why (after
+    # its retries) and the marker stays, so presignd -t would refuse the file.
+    imds.creds = dict(creds, SecretAccessKey="not-" + creds["SecretAccessKey"])
+    out, text = run(rendered["configs"]["api_key_ssm"])
+    assert out.returncode != 0
+    assert "HTTP 400" in out.stderr and "InvalidSignatureException" in out.stderr, out.stderr
+    assert "failed 5 times" in out.stderr
+    assert text == rendered["configs"]["api_key_ssm"]
+    imds.creds = creds
+
+    # No such parameter (or a typo in its name): said as such.
+    out, text = run(rendered["configs"]["api_key_ssm"], name="/presignd/typo")
+    assert out.returncode != 0 and "ParameterNotFound" in out.stderr, out.stderr
+    assert text == rendered["configs"]["api_key_ssm"]
+
+    # A value that is not a JSON list of keys is refused before presignd.
+    for value, why in (("alice: 9f86d0", "is not JSON"), ('{"name": "alice"}', "non-empty JSON list"),
+                       ("[]", "non-empty JSON list")):
+        ssm.params[SSM_PARAMETER] = value
+        out, text = run(rendered["configs"]["api_key_ssm"])
+        assert out.returncode != 0 and why in out.stderr, (value, out.stderr)
+        assert text == rendered["configs"]["api_key_ssm"]
+
+    # A list whose keys are wrong goes in, and presignd -t (which the
+    # user-data runs next) refuses it with the line and column.
+    ssm.params[SSM_PARAMETER] = json.dumps([dict(keys[0], sha256="not-hex"),
+                                            dict(keys[1], permissions=["admin"])])
+    out, text = run(rendered["configs"]["api_key_ssm"])
+    assert out.returncode == 0, out.stderr
+    check = presignd_check(text, tmp_path, "checked.yaml")
+    assert check.returncode == 1
+    errors = check.stdout + check.stderr
+    assert re.search(r"checked\.yaml:\d+:\d+: auth\.api_keys\[0\]\.sha256", errors), errors
+    assert re.search(r"checked\.yaml:\d+:\d+: auth\.api_keys\[1\]\.permissions", errors), errors
 
 
 @pytest.fixture(scope="module")
@@ -666,7 +1117,7 @@ def test_terraform_test_plans(tf_initialized):
                          capture_output=True, text=True, env=env, timeout=600)
     assert out.returncode == 0, out.stdout + out.stderr
     m = re.search(r"Success! (\d+) passed, 0 failed", out.stdout)
-    assert m and int(m.group(1)) >= 9, out.stdout
+    assert m and int(m.group(1)) >= 34, out.stdout
 
 
 # ---------------------------------------------------------------------------
