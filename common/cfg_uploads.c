@@ -84,7 +84,9 @@ void cfg_free_types(struct cfg_type *t, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         free(t[i].ext);
-        free(t[i].type);
+        for (size_t j = 0; j < t[i].n_aliases; j++)
+            free(t[i].aliases[j]);
+        free(t[i].aliases);
     }
     free(t);
 }
@@ -124,19 +126,50 @@ static bool read_type(struct cfgw *w, yaml_node_t *kn, yaml_node_t *vn, struct c
             return false;
         }
     }
-    if (!cfgw_is_scalar(vn) || cfgw_is_null(vn) || !valid_media_type(cfgw_sval(vn)) ||
-        strlen(cfgw_sval(vn)) != cfgw_slen(vn)) {
-        cfgw_err(w, vn, "%s: %s: expected a content type such as image/jpeg "
-                 "(type/subtype), got %s", w->path, lower, cfgw_describe(vn, d, sizeof d));
-        free(lower);
-        return false;
+    /* One content type, or a list whose first is the canonical one and the
+     * rest the aliases browsers report for the same files. */
+    size_t nv = 0;
+    yaml_node_t **vals = (vn && vn->type == YAML_SEQUENCE_NODE) || cfgw_is_scalar(vn)
+                         ? cfgw_items(w, vn, &nv) : NULL;
+    char **list = nv ? calloc(nv, sizeof *list) : NULL;
+    bool good = nv > 0 && list;
+    for (size_t i = 0; good && i < nv; i++) {
+        yaml_node_t *t = vals[i];
+        good = cfgw_is_scalar(t) && !cfgw_is_null(t) && valid_media_type(cfgw_sval(t)) &&
+               strlen(cfgw_sval(t)) == cfgw_slen(t);
+        if (!good) {
+            cfgw_err(w, t ? t : vn, "%s: %s: expected a content type such as image/jpeg "
+                     "(type/subtype) or a list of them, got %s", w->path, lower,
+                     cfgw_describe(t ? t : vn, d, sizeof d));
+            break;
+        }
+        for (size_t j = 0; j < i && good; j++)
+            if (!strcasecmp(list[j], cfgw_sval(t))) {
+                cfgw_err(w, t, "%s: %s: %s is listed twice", w->path, lower, cfgw_sval(t));
+                good = false;
+            }
+        if (good && !(list[i] = strdup(cfgw_sval(t)))) {
+            w->oom = true;
+            good = false;
+        }
     }
-    if (!(types[n].type = strdup(cfgw_sval(vn)))) {
+    if (!good && nv == 0 && !w->oom)
+        cfgw_err(w, vn, "%s: %s: expected a content type such as image/jpeg "
+                 "(type/subtype) or a list of them, got %s", w->path, lower,
+                 vn && vn->type == YAML_SEQUENCE_NODE ? "an empty list"
+                                                      : cfgw_describe(vn, d, sizeof d));
+    free(vals);
+    if (!good) {
+        for (size_t i = 0; list && i < nv; i++)
+            free(list[i]);
+        free(list);
         free(lower);
-        w->oom = true;
         return false;
     }
     types[n].ext = lower;
+    types[n].type = list[0];
+    types[n].aliases = list;
+    types[n].n_aliases = nv;
     keys[n] = kn;
     return true;
 }
@@ -278,10 +311,23 @@ const size_t cfg_n_presign_keys = CFG_NKEYS(cfg_presign_keys);
 
 const struct cfgw_key cfg_uploads_keys[] = {
     { "prefix", h_prefix, 0, 0, 0, "\"uploads/\"" },
+    /* The previous service's list (.doc .docx .mp3 included) and more, with
+     * the types browsers actually report for them (Windows calls a .zip
+     * application/x-zip-compressed, a .csv with Excel installed is
+     * application/vnd.ms-excel). */
     { "allowed_types", h_types, 0, 0, 0,
-      "{.jpg: image/jpeg, .jpeg: image/jpeg, .png: image/png, .gif: image/gif, "
-      ".pdf: application/pdf, .txt: text/plain, .csv: text/csv, .json: application/json, "
-      ".zip: application/zip, .mp4: video/mp4}" },
+      "{.jpg: [image/jpeg, image/pjpeg], .jpeg: [image/jpeg, image/pjpeg], "
+      ".png: [image/png, image/x-png], .gif: image/gif, "
+      ".pdf: [application/pdf, application/x-pdf], .txt: text/plain, "
+      ".csv: [text/csv, application/vnd.ms-excel, text/plain, application/csv, text/x-csv], "
+      ".json: application/json, "
+      ".doc: application/msword, "
+      ".docx: application/vnd.openxmlformats-officedocument.wordprocessingml.document, "
+      ".zip: [application/zip, application/x-zip-compressed, application/x-zip, "
+      "multipart/x-zip], "
+      ".mp4: video/mp4, .mp3: [audio/mpeg, audio/mp3]}" },
+    { "require_size", cfgw_h_bool, UPL(require_size), 0, 0, "true" },
+    { "overwrite", cfgw_h_bool, UPL(overwrite), 0, 0, "false" },
     { "max_filename_bytes", h_maxfn, UPL(max_filename_bytes), 1,
       KEYS_MAX_KEY_BYTES - KEY_UUID_BYTES - 1, "200" },
 };

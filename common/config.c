@@ -243,6 +243,13 @@ void cfg_errors_free(struct cfg_errors *errs)
 
 const char *cfg_type_for_filename(const struct cfg *cfg, const char *filename)
 {
+    const struct cfg_type *t = cfg_type_lookup(cfg, filename);
+
+    return t ? t->type : NULL;
+}
+
+const struct cfg_type *cfg_type_lookup(const struct cfg *cfg, const char *filename)
+{
     if (!cfg || !filename)
         return NULL;
     const char *base = filename;
@@ -257,7 +264,7 @@ const char *cfg_type_for_filename(const struct cfg *cfg, const char *filename)
         return NULL;
     for (size_t i = 0; i < cfg->uploads.n_types; i++)
         if (!strcasecmp(cfg->uploads.types[i].ext, dot))
-            return cfg->uploads.types[i].type;
+            return &cfg->uploads.types[i];
     return NULL;
 }
 

@@ -27,7 +27,9 @@ struct cfg_listen {
 /* One entry of uploads.allowed_types; ext is stored lower-case, with dot. */
 struct cfg_type {
     char *ext;      /* ".jpg" */
-    char *type;     /* "image/jpeg" */
+    char *type;     /* the canonical type, "image/jpeg" (aliases[0]) */
+    char **aliases; /* every type accepted for it, the canonical one first */
+    size_t n_aliases;
 };
 
 struct cfg_server {
@@ -76,6 +78,8 @@ struct cfg_uploads {
     struct cfg_type *types;         /* allowed_types, in file order */
     size_t n_types;
     size_t max_filename_bytes;
+    bool require_size;              /* /upload-url without size: 400 size_required */
+    bool overwrite;                 /* false: upload URLs sign If-None-Match: * */
 };
 
 struct cfg_cors {
@@ -175,6 +179,9 @@ void cfg_errors_free(struct cfg_errors *errs);
 
 /* Content type for a file name's extension (case-insensitive), or NULL. */
 const char *cfg_type_for_filename(const struct cfg *cfg, const char *filename);
+
+/* The allowed_types entry for a file name's extension, or NULL. */
+const struct cfg_type *cfg_type_lookup(const struct cfg *cfg, const char *filename);
 
 /* True when ORIGIN is allowed by cors.allow_origins ("*" allows all). */
 bool cfg_origin_allowed(const struct cfg *cfg, const char *origin);

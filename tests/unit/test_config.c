@@ -154,10 +154,30 @@ static void test_defaults(void **state)
 
     assert_string_equal(c->uploads.prefix, "uploads/");
     assert_int_equal(c->uploads.max_filename_bytes, 200);
-    assert_int_equal(c->uploads.n_types, 10);
+    assert_true(c->uploads.require_size);
+    assert_false(c->uploads.overwrite);
+    assert_int_equal(c->uploads.n_types, 13);
     assert_string_equal(c->uploads.types[0].ext, ".jpg");
     assert_string_equal(c->uploads.types[0].type, "image/jpeg");
     assert_string_equal(cfg_type_for_filename(c, "a.mp4"), "video/mp4");
+    /* The previous service's list is covered, with the browsers' aliases. */
+    static const char *old_service[] = {
+        "a.jpg", "a.jpeg", "a.png", "a.gif", "a.pdf", "a.txt", "a.doc", "a.docx", "a.mp4",
+        "a.mp3", "a.zip",
+    };
+    for (size_t i = 0; i < sizeof old_service / sizeof *old_service; i++)
+        assert_non_null(cfg_type_for_filename(c, old_service[i]));
+    const struct cfg_type *zip = cfg_type_lookup(c, "x.ZIP");
+    assert_non_null(zip);
+    assert_string_equal(zip->type, "application/zip");
+    assert_true(zip->n_aliases >= 2);
+    assert_string_equal(zip->aliases[0], "application/zip");
+    assert_string_equal(zip->aliases[1], "application/x-zip-compressed");
+    const struct cfg_type *csv = cfg_type_lookup(c, "x.csv");
+    bool excel = false;
+    for (size_t i = 0; i < csv->n_aliases; i++)
+        excel = excel || !strcmp(csv->aliases[i], "application/vnd.ms-excel");
+    assert_true(excel);
 
     assert_int_equal(c->cors.n_allow_origins, 1);
     assert_string_equal(c->cors.allow_origins[0], "*");
@@ -347,7 +367,7 @@ static void test_many_errors_together(void **state)
         NAME ":7:1: s3.bucket: required key is missing",
         NAME ":9:15: s3.path_style: expected true or false, got \"1\"",
         NAME ":12:11: uploads.allowed_types: .jpg: expected a content type such as "
-             "image/jpeg (type/subtype), got \"jpeg\"",
+             "image/jpeg (type/subtype) or a list of them, got \"jpeg\"",
         NAME ":13:1: extra: unknown section (expected server, s3, presign, uploads, cors, auth, rate_limit or audit)",
     };
     fails_with(text, want, sizeof(want) / sizeof(want[0]));
@@ -729,6 +749,22 @@ static void test_allowed_types(void **state)
     assert_string_equal(c->uploads.types[1].ext, ".mp3");
     assert_string_equal(c->uploads.types[2].type, "image/svg+xml");
     assert_null(cfg_type_for_filename(c, "a.pdf")); /* the defaults are replaced */
+    assert_int_equal(c->uploads.types[0].n_aliases, 1);
+    assert_string_equal(c->uploads.types[0].aliases[0], "image/jpeg");
+    cfg_free(c);
+
+    /* A list: the first is the canonical type, the others aliases. */
+    c = load_ok(S3_OK "uploads:\n  require_size: false\n  overwrite: true\n"
+                "  allowed_types:\n    .zip: [application/zip, application/x-zip-compressed]\n"
+                "    .csv:\n      - text/csv\n      - application/vnd.ms-excel\n");
+    assert_false(c->uploads.require_size);
+    assert_true(c->uploads.overwrite);
+    assert_int_equal(c->uploads.n_types, 2);
+    assert_string_equal(c->uploads.types[0].type, "application/zip");
+    assert_int_equal(c->uploads.types[0].n_aliases, 2);
+    assert_string_equal(c->uploads.types[0].aliases[1], "application/x-zip-compressed");
+    assert_string_equal(c->uploads.types[1].type, "text/csv");
+    assert_string_equal(c->uploads.types[1].aliases[1], "application/vnd.ms-excel");
     cfg_free(c);
 
     static const struct bad cases[] = {
@@ -743,7 +779,7 @@ static void test_allowed_types(void **state)
           "is not an extension" },
         { S3_OK "uploads:\n  allowed_types:\n    .jpg: image\n", "5:11",
           "uploads.allowed_types: .jpg: expected a content type such as image/jpeg "
-          "(type/subtype), got \"image\"" },
+          "(type/subtype) or a list of them, got \"image\"" },
         { S3_OK "uploads:\n  allowed_types:\n    .jpg: image/\n", "5:11", "got \"image/\"" },
         { S3_OK "uploads:\n  allowed_types:\n    .jpg: /jpeg\n", "5:11", "got \"/jpeg\"" },
         { S3_OK "uploads:\n  allowed_types:\n    .txt: text/plain; charset=utf-8\n", "5:11",
@@ -751,8 +787,16 @@ static void test_allowed_types(void **state)
         { S3_OK "uploads:\n  allowed_types:\n    .jpg: image/jp/eg\n", "5:11",
           "expected a content type" },
         { S3_OK "uploads:\n  allowed_types:\n    .jpg:\n", "5:5",
-          ".jpg: expected a content type such as image/jpeg (type/subtype), got nothing" },
-        { S3_OK "uploads:\n  allowed_types:\n    .jpg: [image/jpeg]\n", "5:11", "got a list" },
+          ".jpg: expected a content type such as image/jpeg (type/subtype) or a list of them, "
+          "got nothing" },
+        { S3_OK "uploads:\n  allowed_types:\n    .jpg: []\n", "5:11", "got an empty list" },
+        { S3_OK "uploads:\n  allowed_types:\n    .jpg: [image/jpeg, jpeg]\n", "5:24",
+          "got \"jpeg\"" },
+        { S3_OK "uploads:\n  allowed_types:\n    .jpg: [image/jpeg, [image/png]]\n", "5:24",
+          "got a list" },
+        { S3_OK "uploads:\n  allowed_types:\n    .jpg: [image/jpeg, Image/JPEG]\n", "5:24",
+          ".jpg: Image/JPEG is listed twice" },
+        { S3_OK "uploads:\n  allowed_types:\n    .jpg: {a: b}\n", "5:11", "got a mapping" },
         { S3_OK "uploads:\n  allowed_types: {}\n", "4:18", "uploads.allowed_types: must list "
           "at least one \".ext: type/subtype\"" },
         { S3_OK "uploads:\n  allowed_types:\n", "4:3", "uploads.allowed_types: expected a "
