@@ -82,6 +82,14 @@ static bool is_control(uint32_t cp)
     return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F);
 }
 
+/* Characters that draw nothing or reorder text (bidi controls, zero-width
+ * characters, the BOM): a name with them can look like another. */
+static bool is_invisible(uint32_t cp)
+{
+    return (cp >= 0x200B && cp <= 0x200F) || (cp >= 0x202A && cp <= 0x202E) ||
+           (cp >= 0x2060 && cp <= 0x2069) || cp == 0xFEFF || cp == 0x00AD;
+}
+
 /* ---- uuid4: every upload key and most request ids need one, so the bytes
  * come from the pooled randomness of rnd.h rather than libuuid's
  * uuid_generate_random(), which costs several system calls per id. */
@@ -193,6 +201,57 @@ char *keys_sanitize_filename(const char *filename, size_t max_bytes,
     if (start > 0)
         memmove(clean, clean + start, len + 1);
     return clean;
+}
+
+/* S (LEN bytes) is valid UTF-8 without control or invisible characters
+ * (nor path separators, with NO_SEPARATORS); else false with ERR filled. */
+static bool plain_text(const char *s, size_t len, bool no_separators, char *err, size_t errlen)
+{
+    const unsigned char *p = (const unsigned char *)s;
+
+    for (size_t i = 0; i < len;) {
+        uint32_t cp;
+        size_t n = utf8_decode(p + i, len - i, &cp);
+        if (n == 0) {
+            errbuf_set(err, errlen, "is not valid UTF-8");
+            return false;
+        }
+        if (is_control(cp) || is_invisible(cp) ||
+            (no_separators && (cp == '/' || cp == '\\'))) {
+            errbuf_set(err, errlen, "holds %sa control or an invisible character (U+%04X)",
+                       no_separators ? "'/', '\\', " : "", (unsigned)cp);
+            return false;
+        }
+        i += n;
+    }
+    return true;
+}
+
+bool keys_display_name_ok(const char *name, size_t max_bytes, char *err, size_t errlen)
+{
+    size_t len = name ? strlen(name) : 0;
+
+    if (len == 0 || len > max_bytes) {
+        errbuf_set(err, errlen, "must be 1 to %zu bytes", max_bytes);
+        return false;
+    }
+    return plain_text(name, len, false, err, errlen);
+}
+
+const char *keys_original_filename(const char *key)
+{
+    const char *base = strrchr(key, '/');
+
+    base = base ? base + 1 : key;
+    /* PREFIX + uuid4 + "-" + name, as keys_new_upload_key makes them. */
+    for (size_t i = 0; i < KEYS_UUID_LEN; i++) {
+        char c = base[i];
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return base;
+    }
+    return base[KEYS_UUID_LEN] == '-' && base[KEYS_UUID_LEN + 1] ? base + KEYS_UUID_LEN + 1
+                                                                 : base;
 }
 
 char *keys_new_upload_key(const char *prefix, const char *filename,
@@ -345,20 +404,10 @@ bool keys_valid_list_prefix(const char *list_prefix, const char *prefix,
 
 /* ---- principals */
 
-/* Characters that draw nothing or reorder text (bidi controls, zero-width
- * characters, the BOM): a name with them can look like another. */
-static bool is_invisible(uint32_t cp)
-{
-    return (cp >= 0x200B && cp <= 0x200F) || (cp >= 0x202A && cp <= 0x202E) ||
-           (cp >= 0x2060 && cp <= 0x2069) || cp == 0xFEFF || cp == 0x00AD;
-}
-
 #define KEYS_MAX_CLAIM_BYTES 128
 
 static bool claim_piece_ok(const char *v, size_t len, char *err, size_t errlen)
 {
-    const unsigned char *p = (const unsigned char *)v;
-
     if (len == 0 || len > KEYS_MAX_CLAIM_BYTES) {
         errbuf_set(err, errlen, "is empty or longer than %d bytes", KEYS_MAX_CLAIM_BYTES);
         return false;
@@ -367,20 +416,7 @@ static bool claim_piece_ok(const char *v, size_t len, char *err, size_t errlen)
         errbuf_set(err, errlen, "is \".\" or \"..\"");
         return false;
     }
-    for (size_t i = 0; i < len;) {
-        uint32_t cp;
-        size_t n = utf8_decode(p + i, len - i, &cp);
-        if (n == 0) {
-            errbuf_set(err, errlen, "is not valid UTF-8");
-            return false;
-        }
-        if (cp == '/' || cp == '\\' || is_control(cp) || is_invisible(cp)) {
-            errbuf_set(err, errlen, "holds '/', '\\', a control or an invisible character");
-            return false;
-        }
-        i += n;
-    }
-    return true;
+    return plain_text(v, len, true, err, errlen);
 }
 
 char *keys_principal_prefix(const char *uploads_prefix, const char *tmpl,

@@ -32,6 +32,19 @@ char *keys_new_upload_key(const char *prefix, const char *filename,
                           size_t max_filename_bytes, char *err, size_t errlen);
 
 /*
+ * A name a client wants a download saved under (not part of any key): 1 to
+ * MAX_BYTES bytes of valid UTF-8 without control characters or characters
+ * that draw nothing or reorder text (bidi controls, zero-width characters),
+ * which make one name look like another. False with ERR filled ("must ...").
+ */
+bool keys_display_name_ok(const char *name, size_t max_bytes, char *err, size_t errlen);
+
+/* The name a file was uploaded under: the last segment of KEY without the
+ * "uuid-" keys_new_upload_key put in front (the whole segment when there
+ * is none). Points into KEY. */
+const char *keys_original_filename(const char *key);
+
+/*
  * A key a client sent: inside PREFIX (and longer than it), valid UTF-8, no
  * control characters, no "." or ".." segment, no empty segment, at most
  * KEYS_MAX_KEY_BYTES bytes. Returns true, or false with ERR filled.

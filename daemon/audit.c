@@ -41,7 +41,7 @@ void audit_write(const struct req *r, int status)
     add_str(&b, "request_id", r->id);
     add_str(&b, "principal", r->who.name);
     add_str(&b, "auth", r->who.auth ? r->who.auth : "none");
-    add_str(&b, "action", cfg_perm_name(rt->perm));
+    add_str(&b, "action", rt->action ? rt->action : cfg_perm_name(rt->perm));
     add_str(&b, rt->perm == CFG_PERM_LIST ? "prefix" : "key", r->audit.subject);
     jsonw_key(&b, "size");
     if (r->audit.size >= 0)
@@ -55,12 +55,7 @@ void audit_write(const struct req *r, int status)
                           : status == 499 ? "client_closed_request" : "error";
     add_str(&b, "outcome", outcome);
     if (r->audit.expires_at > 0) {
-        struct timespec e = { .tv_sec = (time_t)r->audit.expires_at };
-        http_time_iso_ms(&e, exp, sizeof exp);
-        /* Whole seconds: "...T12:00:00Z", as expires_at in the answers. */
-        char *dot = strchr(exp, '.');
-        if (dot)
-            strcpy(dot, "Z");
+        http_time_iso((time_t)r->audit.expires_at, exp, sizeof exp);
         add_str(&b, "expires_at", exp);
     } else {
         add_str(&b, "expires_at", NULL);

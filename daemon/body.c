@@ -12,6 +12,7 @@
 #include <json-c/json.h>
 
 #include "api.h"
+#include "b64.h"
 #include "buf.h"
 #include "config.h"
 #include "http.h"
@@ -191,12 +192,12 @@ bool body_parse(struct req *r, const char *const *fields)
     return true;
 }
 
-const char *body_string(struct req *r, const char *name, bool required, bool *failed)
+const char *body_string(struct req *r, const char *name, enum body_want want, bool *failed)
 {
     struct json_object *v = NULL;
 
     if (!json_object_object_get_ex(r->body, name, &v) || v == NULL) {
-        if (required) {
+        if (want == BODY_REQUIRED) {
             req_fail(r, 400, "missing_field", "field '%s' is required", name);
             *failed = true;
         }
@@ -209,6 +210,8 @@ const char *body_string(struct req *r, const char *name, bool required, bool *fa
     }
     const char *s = json_object_get_string(v);
     size_t n = (size_t)json_object_get_string_len(v);
+    if (n == 0 && want == BODY_EMPTY_IS_ABSENT)
+        return NULL;
     if (n == 0) {
         req_fail(r, 400, "invalid_field", "field '%s' must not be empty", name);
         *failed = true;
@@ -241,4 +244,24 @@ bool body_int64(struct req *r, const char *name, int64_t min, int64_t *out, bool
         return false;
     }
     return true;
+}
+
+const char *body_digest(struct req *r, const char *name, size_t bytes, bool *failed)
+{
+    unsigned char raw[64];
+    size_t n = 0;
+
+    const char *v = body_string(r, name, BODY_OPTIONAL, failed);
+    if (!v)
+        return NULL;
+    size_t len = strlen(v);
+    /* Length first: b64_decode's output must fit RAW. */
+    if (len != 4 * ((bytes + 2) / 3) || bytes > sizeof raw - 3 ||
+        !b64_decode(v, len, false, raw, &n) || n != bytes) {
+        req_fail(r, 400, "invalid_field", "field '%s' must be the base64 of a %zu-byte "
+                 "digest (%zu characters)", name, bytes, 4 * ((bytes + 2) / 3));
+        *failed = true;
+        return NULL;
+    }
+    return v;
 }

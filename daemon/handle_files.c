@@ -1,18 +1,23 @@
 /*
- * handle_files.c - GET /files (ListObjectsV2 under a prefix, paged) and
- * DELETE /files/{file_key} (DeleteObject). Keys and prefixes a client sends
- * pass the key rules (keys.h) before anything reaches S3.
+ * handle_files.c - the objects themselves: GET /files (ListObjectsV2 under
+ * a prefix, paged), DELETE /files/{file_key} (DeleteObject) and POST
+ * /upload-complete (HeadObject: is the upload there, and is it what the
+ * upload URL was signed for). Keys and prefixes a client sends pass the key
+ * rules (keys.h) before anything reaches S3.
  */
 #include "handlers.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <event2/http.h>
 #include <json-c/json.h>
 
 #include "api.h"
+#include "b64.h"
+#include "body.h"
 #include "config.h"
 #include "http.h"
 #include "keys.h"
@@ -21,6 +26,10 @@
 #include "s3.h"
 
 #define MAX_TOKEN_BYTES 1024
+
+const char *const handle_complete_fields[] = {
+    "file_key", "size", "content_type", "md5", NULL
+};
 
 static void add_string(struct json_object *o, const char *k, const char *v)
 {
@@ -174,6 +183,21 @@ bool handle_key_allowed(struct req *r, const char *key)
     }
 }
 
+void handle_head_object(struct req *r, const char *key, s3_done_cb done)
+{
+    req_audit_subject(r, key);
+    if (!handle_key_allowed(r, key))
+        return;
+    if (!(r->key = strdup(key))) {
+        req_fail(r, 500, "internal_error", "out of memory");
+        return;
+    }
+    req_wait(r);
+    r->op = s3_head_object(r->api->s3, r->key, done, r);
+    if (!r->op)
+        req_fail(r, 503, "s3_unavailable", "cannot start the S3 request");
+}
+
 void handle_delete_file(struct req *r)
 {
     size_t raw_len = 0, len = 0;
@@ -200,4 +224,91 @@ void handle_delete_file(struct req *r)
     r->op = s3_delete_object(r->api->s3, r->key, delete_done, r);
     if (!r->op)
         req_fail(r, 503, "s3_unavailable", "cannot start the S3 request");
+}
+
+/* Does ETAG (quotes removed) say the object's MD5 is MD5 (base64)? NULL:
+ * it cannot say. Only a single-part upload without SSE-KMS has the MD5 of
+ * its bytes as ETag; a multipart one's ETag ends in "-N". */
+static struct json_object *md5_matches(const char *etag, const char *md5)
+{
+    unsigned char raw[BODY_MD5_BYTES + 3];
+    size_t n = 0;
+    char hex[2 * BODY_MD5_BYTES + 1];
+
+    if (!etag || strlen(etag) != 2 * BODY_MD5_BYTES ||
+        !b64_decode(md5, strlen(md5), false, raw, &n) || n != BODY_MD5_BYTES)
+        return NULL;
+    for (size_t i = 0; i < BODY_MD5_BYTES; i++)
+        snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+    return json_object_new_boolean(strcasecmp(hex, etag) == 0);
+}
+
+static void complete_head_done(const struct s3_result *res, void *arg)
+{
+    struct req *r = arg;
+    char lm[40];
+    bool failed = false, all = true;
+    int64_t size = -1;
+
+    r->op = NULL;
+    req_s3_account(r, res);
+    if (res->status == S3_NOT_FOUND) {
+        req_fail(r, 404, "file_not_found", "file %s not found: the upload has not "
+                 "completed", r->key);
+        return;
+    }
+    if (res->status != S3_OK) {
+        req_fail_s3(r, res);
+        return;
+    }
+    r->audit.size = res->content_length;
+    /* What the client expects, checked by the handler already. */
+    bool want_size = body_int64(r, "size", 0, &size, &failed);
+    const char *ctype = body_string(r, "content_type", BODY_EMPTY_IS_ABSENT, &failed);
+    const char *md5 = body_string(r, "md5", BODY_OPTIONAL, &failed);
+
+    struct json_object *o = json_object_new_object(), *checks = json_object_new_object();
+    add_string(o, "file_key", r->key);
+    json_object_object_add(o, "size", json_object_new_int64(res->content_length));
+    add_string(o, "content_type", res->content_type);
+    add_string(o, "etag", res->etag);
+    if (res->last_modified && http_time_normalize(res->last_modified, lm, sizeof lm))
+        add_string(o, "last_modified", lm);
+    else
+        add_string(o, "last_modified", res->last_modified);
+    if (want_size) {
+        bool ok = size == res->content_length;
+        json_object_object_add(checks, "size", json_object_new_boolean(ok));
+        all = all && ok;
+    }
+    if (ctype) {
+        bool ok = res->content_type && strcasecmp(ctype, res->content_type) == 0;
+        json_object_object_add(checks, "content_type", json_object_new_boolean(ok));
+        all = all && ok;
+    }
+    if (md5) {
+        struct json_object *m = md5_matches(res->etag, md5);
+        json_object_object_add(checks, "md5", m);
+        all = all && (!m || json_object_get_boolean(m));
+    }
+    json_object_object_add(o, "checks", checks);
+    json_object_object_add(o, "matches", json_object_new_boolean(all));
+    req_reply_json(r, 200, o, REQ_NO_STORE);
+}
+
+void handle_upload_complete(struct req *r)
+{
+    bool failed = false;
+    int64_t size;
+
+    const char *key = body_string(r, "file_key", BODY_REQUIRED, &failed);
+    if (!failed)
+        body_int64(r, "size", 0, &size, &failed);
+    if (!failed)
+        body_string(r, "content_type", BODY_EMPTY_IS_ABSENT, &failed);
+    if (!failed)
+        body_digest(r, "md5", BODY_MD5_BYTES, &failed);
+    if (failed)
+        return;
+    handle_head_object(r, key, complete_head_done);
 }

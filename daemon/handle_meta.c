@@ -1,7 +1,8 @@
 /*
  * handle_meta.c - the routes about the service itself: GET / (name,
- * version, endpoints from the route table, allowed types), GET
- * /openapi.json, GET /docs and GET /metrics. The documents depend only on
+ * version, endpoints from the route table, the upload rules), GET
+ * /openapi.json, GET /docs (and /redoc, where the previous service had its
+ * second docs page) and GET /metrics. The documents depend only on
  * the config, so they are built once per worker.
  */
 #include "handlers.h"
@@ -40,6 +41,8 @@ static char *build_root(const struct cfg *cfg, size_t *len)
     size_t n_eps;
     const struct route_endpoint *listed = route_endpoints(&n_eps);
 
+    json_object_object_add(o, "message", json_object_new_string(
+        "presignd: presigned S3 URLs for direct uploads and downloads"));
     json_object_object_add(o, "service", json_object_new_string("presignd"));
     json_object_object_add(o, "version", json_object_new_string(PRESIGND_VERSION));
     for (size_t i = 0; i < n_eps; i++) {
@@ -53,6 +56,19 @@ static char *build_root(const struct cfg *cfg, size_t *len)
         json_object_object_add(types, cfg->uploads.types[i].ext,
                                json_object_new_string(cfg->uploads.types[i].type));
     json_object_object_add(o, "allowed_file_types", types);
+    /* Every content type a client may send per extension, the canonical
+     * one (above) first. */
+    struct json_object *accepted = json_object_new_object();
+    for (size_t i = 0; i < cfg->uploads.n_types; i++) {
+        struct json_object *list = json_object_new_array();
+        for (size_t j = 0; j < cfg->uploads.types[i].n_aliases; j++)
+            json_object_array_add(list,
+                                  json_object_new_string(cfg->uploads.types[i].aliases[j]));
+        json_object_object_add(accepted, cfg->uploads.types[i].ext, list);
+    }
+    json_object_object_add(o, "accepted_content_types", accepted);
+    json_object_object_add(o, "require_size", json_object_new_boolean(cfg->uploads.require_size));
+    json_object_object_add(o, "overwrite", json_object_new_boolean(cfg->uploads.overwrite));
     json_object_object_add(o, "max_file_size", json_object_new_int64(cfg->presign.max_file_size));
     json_object_object_add(o, "upload_expires", json_object_new_int(cfg->presign.expires));
 

@@ -29,13 +29,32 @@
 #include "s3.h"
 
 #define MAX_FILENAME_INPUT 4096
+#define MAX_CONTENT_TYPE   255      /* a client's content_type, as signed */
+#define MAX_SHOWN_TYPES    512      /* the accepted types listed in an error */
+#define MAX_UPLOAD_HEADERS 6
+#define MAX_DOWNLOAD_NAME  255      /* bytes: what file systems keep of a name */
 
-const char *const handle_upload_fields[] = { "filename", "content_type", "size", NULL };
-const char *const handle_download_fields[] = { "file_key", NULL };
+const char *const handle_upload_fields[] = {
+    "filename", "content_type", "size", "md5", "sha256", NULL
+};
+const char *const handle_download_fields[] = { "file_key", "disposition", "filename", NULL };
 
 static void add_string(struct json_object *o, const char *k, const char *v)
 {
     json_object_object_add(o, k, v ? json_object_new_string(v) : NULL);
+}
+
+/* The headers an upload URL signs: the client must send exactly these. */
+struct upload_headers {
+    struct s3_param h[MAX_UPLOAD_HEADERS];
+    size_t n;
+    char clen[24];
+};
+
+static void add_header(struct upload_headers *u, const char *name, const char *value)
+{
+    if (u->n < MAX_UPLOAD_HEADERS)
+        u->h[u->n++] = (struct s3_param){ name, value };
 }
 
 /*
@@ -45,9 +64,10 @@ static void add_string(struct json_object *o, const char *k, const char *v)
  * give.
  */
 static void reply_upload(struct req *r, const struct s3_presigned *p, const char *key,
-                         const char *type, int64_t size)
+                         const char *type, int64_t size, const struct upload_headers *u,
+                         time_t expires_at)
 {
-    char store[4096];
+    char store[4096], at[32];
     struct buf b;
 
     buf_init(&b, store, sizeof store);
@@ -55,17 +75,26 @@ static void reply_upload(struct req *r, const struct s3_presigned *p, const char
     jsonw_str(&b, p->url, strlen(p->url));
     buf_add(&b, ",\"expires_in\":");
     jsonw_i64(&b, p->expires_in);
+    buf_add(&b, ",\"expires_at\":");
+    size_t n = http_time_iso(expires_at, at, sizeof at);
+    jsonw_str(&b, at, n);
     buf_add(&b, ",\"file_key\":");
     jsonw_str(&b, key, strlen(key));
-    buf_add(&b, ",\"method\":\"PUT\",\"headers\":{\"Content-Type\":");
-    jsonw_str(&b, type, strlen(type));
-    if (size >= 0) {
-        buf_add(&b, ",\"Content-Length\":\"");
-        jsonw_i64(&b, size);
-        buf_addc(&b, '"');
+    buf_add(&b, ",\"method\":\"PUT\",\"headers\":{");
+    for (size_t i = 0; i < u->n; i++) {
+        if (i)
+            buf_addc(&b, ',');
+        jsonw_str(&b, u->h[i].name, strlen(u->h[i].name));
+        buf_addc(&b, ':');
+        jsonw_str(&b, u->h[i].value, strlen(u->h[i].value));
     }
     buf_add(&b, "},\"content_type\":");
     jsonw_str(&b, type, strlen(type));
+    buf_add(&b, ",\"size\":");
+    if (size >= 0)
+        jsonw_i64(&b, size);
+    else
+        buf_add(&b, "null");
     buf_add(&b, ",\"max_file_size\":");
     jsonw_i64(&b, r->api->cfg->presign.max_file_size);
     buf_addc(&b, '}');
@@ -91,6 +120,39 @@ static void shown_extension(const char *clean, char *out, size_t size)
     buf_free(&b);
 }
 
+/*
+ * The content type an upload URL signs: the client's own string when its
+ * media type is one of the entry's (a browser's File.type, parameters and
+ * all, is what the client will send), else the entry's canonical type when
+ * the client gave none. NULL after answering 400.
+ */
+static const char *upload_type(struct req *r, const struct cfg_type *t, const char *ctype)
+{
+    if (!ctype)
+        return t->type;
+    if (!http_header_value_ok(ctype, MAX_CONTENT_TYPE)) {
+        req_fail(r, 400, "invalid_field", "field 'content_type' must be 1 to %d characters "
+                 "of printable ASCII", MAX_CONTENT_TYPE);
+        return NULL;
+    }
+    for (size_t i = 0; i < t->n_aliases; i++)
+        if (http_media_type_is(ctype, t->aliases[i]))
+            return ctype;
+    char store[MAX_SHOWN_TYPES];
+    struct buf shown;
+    buf_init(&shown, store, sizeof store);
+    shown.limit = sizeof store - 1;
+    for (size_t i = 0; i < t->n_aliases; i++) {
+        buf_add(&shown, i ? ", " : "");
+        buf_add(&shown, t->aliases[i]);
+    }
+    req_fail(r, 400, "content_type_mismatch",
+             "content_type does not match the file extension %s (accepted: %s)", t->ext,
+             buf_failed(&shown) ? t->type : shown.p);
+    buf_free(&shown);
+    return NULL;
+}
+
 void handle_upload_url(struct req *r)
 {
     const struct cfg *cfg = r->api->cfg;
@@ -98,8 +160,11 @@ void handle_upload_url(struct req *r)
     bool failed = false;
     int64_t size = -1;
 
-    const char *filename = body_string(r, "filename", true, &failed);
-    const char *ctype = failed ? NULL : body_string(r, "content_type", false, &failed);
+    const char *filename = body_string(r, "filename", BODY_REQUIRED, &failed);
+    const char *ctype = failed ? NULL
+                               : body_string(r, "content_type", BODY_EMPTY_IS_ABSENT, &failed);
+    const char *md5 = failed ? NULL : body_digest(r, "md5", BODY_MD5_BYTES, &failed);
+    const char *sha256 = failed ? NULL : body_digest(r, "sha256", BODY_SHA256_BYTES, &failed);
     if (failed)
         return;
     if (strlen(filename) > MAX_FILENAME_INPUT) {
@@ -107,17 +172,9 @@ void handle_upload_url(struct req *r)
                  MAX_FILENAME_INPUT);
         return;
     }
-    if (body_int64(r, "size", 1, &size, &failed)) {
-        if (size > cfg->presign.max_file_size) {
-            req_fail(r, 413, "file_too_large", "file size %" PRId64 " exceeds the maximum of %"
-                     PRId64 " bytes", size, cfg->presign.max_file_size);
-            return;
-        }
-    } else if (failed) {
+    bool sized = body_int64(r, "size", 0, &size, &failed);
+    if (failed)
         return;
-    } else {
-        size = -1;
-    }
 
     /* The type is decided on the name the key will end with. */
     char *clean = keys_sanitize_filename(filename, cfg->uploads.max_filename_bytes, err,
@@ -126,20 +183,36 @@ void handle_upload_url(struct req *r)
         req_fail(r, 400, "invalid_filename", "invalid filename: %s", err);
         return;
     }
-    const char *type = cfg_type_for_filename(cfg, clean);
-    if (!type) {
+    const struct cfg_type *t = cfg_type_lookup(cfg, clean);
+    if (!t) {
         char shown[64];
         shown_extension(clean, shown, sizeof shown);
         free(clean);
         req_fail(r, 400, "file_type_not_allowed", "file type '%s' is not allowed", shown);
         return;
     }
-    if (ctype && strcasecmp(ctype, type) != 0) {
+    const char *type = upload_type(r, t, ctype);
+    if (!type) {
         free(clean);
-        req_fail(r, 400, "content_type_mismatch",
-                 "content_type does not match the file extension (expected %s)", type);
         return;
     }
+    if (sized && size > cfg->presign.max_file_size) {
+        free(clean);
+        req_fail(r, 413, "file_too_large", "file size %" PRId64 " exceeds the maximum of %"
+                 PRId64 " bytes", size, cfg->presign.max_file_size);
+        return;
+    }
+    if (!sized && cfg->uploads.require_size) {
+        /* Without a signed Content-Length S3 takes any length up to 5 GB:
+         * max_file_size would be a number in the answer, not a limit. */
+        free(clean);
+        req_fail(r, 400, "size_required", "field 'size' is required: the upload URL signs "
+                 "the file's exact length (at most %" PRId64 " bytes)",
+                 cfg->presign.max_file_size);
+        return;
+    }
+    if (!sized)
+        size = -1;
     r->audit.size = size;
     r->audit.content_type = strdup(type);
     /* Minted under the principal's prefix (all of uploads.prefix without
@@ -152,15 +225,26 @@ void handle_upload_url(struct req *r)
         return;
     }
 
-    char clen[24];
-    struct s3_param hdrs[2] = { { "content-type", type } };
-    size_t n_hdrs = 1;
+    /* Every header here is signed: S3 refuses a PUT whose value differs or
+     * that leaves one out. */
+    struct upload_headers u = { .n = 0 };
+    add_header(&u, "Content-Type", type);
     if (size >= 0) {
-        snprintf(clen, sizeof clen, "%" PRId64, size);
-        hdrs[n_hdrs++] = (struct s3_param){ "content-length", clen };
+        snprintf(u.clen, sizeof u.clen, "%" PRId64, size);
+        add_header(&u, "Content-Length", u.clen);
+    }
+    /* One-shot: a second PUT through the same URL meets an existing object
+     * and gets 412, so whoever saw the URL cannot replace the file. */
+    if (!cfg->uploads.overwrite)
+        add_header(&u, "If-None-Match", "*");
+    if (md5)
+        add_header(&u, "Content-MD5", md5);
+    if (sha256) {
+        add_header(&u, "x-amz-checksum-sha256", sha256);
+        add_header(&u, "x-amz-sdk-checksum-algorithm", "SHA256");
     }
     struct s3_presign_req pr = {
-        .method = "PUT", .key = key, .headers = hdrs, .n_headers = n_hdrs,
+        .method = "PUT", .key = key, .headers = u.h, .n_headers = u.n,
         .expires = cfg->presign.expires,
     };
     struct s3_presigned p = { 0 };
@@ -172,8 +256,9 @@ void handle_upload_url(struct req *r)
     }
     metrics_presign(METRICS_PRESIGN_UPLOAD);
     req_audit_subject(r, key);
-    r->audit.expires_at = clock_wall() + (double)p.expires_in;
-    reply_upload(r, &p, key, type, size);
+    time_t expires_at = (time_t)clock_wall() + (time_t)p.expires_in;
+    r->audit.expires_at = (double)expires_at;
+    reply_upload(r, &p, key, type, size, &u, expires_at);
     s3_presigned_free(&p);
     free(key);
 }
@@ -181,7 +266,8 @@ void handle_upload_url(struct req *r)
 static void download_head_done(const struct s3_result *res, void *arg)
 {
     struct req *r = arg;
-    char err[256], lm[40];
+    char err[256], lm[40], cd_store[1024];
+    bool failed = false;
 
     r->op = NULL;
     req_s3_account(r, res);
@@ -193,22 +279,41 @@ static void download_head_done(const struct s3_result *res, void *arg)
         req_fail_s3(r, res);
         return;
     }
+    /* Checked by the handler already. */
+    const char *disposition = body_string(r, "disposition", BODY_OPTIONAL, &failed);
+    const char *filename = body_string(r, "filename", BODY_OPTIONAL, &failed);
+    if (!filename)
+        filename = keys_original_filename(r->key);
+    /* S3 answers the GET with this Content-Disposition: a browser saves the
+     * file under its own name rather than the last segment of the key. */
+    struct buf cd;
+    buf_init(&cd, cd_store, sizeof cd_store);
+    http_content_disposition(&cd, disposition ? disposition : "attachment", filename);
+    struct s3_param q[1] = { { "response-content-disposition", cd.p } };
     struct s3_presign_req pr = {
         .method = "GET", .key = r->key, .expires = r->api->cfg->presign.expires,
+        .query = q, .n_query = 1,
     };
     struct s3_presigned p = { 0 };
-    enum s3_status st = s3_presign(r->api->s3, &pr, &p, err, sizeof err);
+    enum s3_status st = buf_failed(&cd) ? S3_ERROR
+                        : s3_presign(r->api->s3, &pr, &p, err, sizeof err);
     if (st != S3_OK) {
+        if (buf_failed(&cd))
+            snprintf(err, sizeof err, "out of memory");
+        buf_free(&cd);
         req_fail_presign(r, st, err);
         return;
     }
     metrics_presign(METRICS_PRESIGN_DOWNLOAD);
     r->audit.size = res->content_length;
-    r->audit.expires_at = clock_wall() + (double)p.expires_in;
+    time_t expires_at = (time_t)clock_wall() + (time_t)p.expires_in;
+    r->audit.expires_at = (double)expires_at;
 
     struct json_object *o = json_object_new_object();
     add_string(o, "presigned_url", p.url);
     json_object_object_add(o, "expires_in", json_object_new_int64(p.expires_in));
+    char at[32];
+    add_string(o, "expires_at", http_time_iso(expires_at, at, sizeof at) ? at : NULL);
     add_string(o, "file_key", r->key);
     add_string(o, "method", "GET");
     json_object_object_add(o, "headers", json_object_new_object());
@@ -219,6 +324,9 @@ static void download_head_done(const struct s3_result *res, void *arg)
     else
         add_string(o, "last_modified", res->last_modified);
     add_string(o, "etag", res->etag);
+    add_string(o, "filename", filename);
+    add_string(o, "content_disposition", cd.p);
+    buf_free(&cd);
     s3_presigned_free(&p);
     req_reply_json(r, 200, o, REQ_NO_STORE);
 }
@@ -226,19 +334,22 @@ static void download_head_done(const struct s3_result *res, void *arg)
 void handle_download_url(struct req *r)
 {
     bool failed = false;
+    char err[128];
 
-    const char *key = body_string(r, "file_key", true, &failed);
+    const char *key = body_string(r, "file_key", BODY_REQUIRED, &failed);
+    const char *disposition = failed ? NULL
+                                     : body_string(r, "disposition", BODY_OPTIONAL, &failed);
+    const char *filename = failed ? NULL : body_string(r, "filename", BODY_OPTIONAL, &failed);
     if (failed)
         return;
-    req_audit_subject(r, key);
-    if (!handle_key_allowed(r, key))
-        return;
-    if (!(r->key = strdup(key))) {
-        req_fail(r, 500, "internal_error", "out of memory");
+    if (disposition && strcmp(disposition, "attachment") && strcmp(disposition, "inline")) {
+        req_fail(r, 400, "invalid_field",
+                 "field 'disposition' must be \"attachment\" or \"inline\"");
         return;
     }
-    req_wait(r);
-    r->op = s3_head_object(r->api->s3, r->key, download_head_done, r);
-    if (!r->op)
-        req_fail(r, 503, "s3_unavailable", "cannot start the S3 request");
+    if (filename && !keys_display_name_ok(filename, MAX_DOWNLOAD_NAME, err, sizeof err)) {
+        req_fail(r, 400, "invalid_field", "field 'filename' %s", err);
+        return;
+    }
+    handle_head_object(r, key, download_head_done);
 }

@@ -2,9 +2,9 @@
  * handlers.h - the handler of every route (route.c's table names them) and
  * the per-worker state some of them keep. One file per resource:
  *   handle_presign.c   POST /upload-url, POST /download-url
- *   handle_files.c     GET /files, DELETE /files/{file_key}
+ *   handle_files.c     GET /files, DELETE /files/{file_key}, POST /upload-complete
  *   handle_health.c    GET /health (one shared, cached S3 probe)
- *   handle_meta.c      GET /, /openapi.json, /docs, /metrics
+ *   handle_meta.c      GET /, /openapi.json, /docs, /redoc, /metrics
  *
  * A handler gets a request that has passed the pipeline (route, CORS,
  * method, body: see api.c) and must answer it, now or from an S3 callback,
@@ -16,6 +16,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "s3.h"
+
 struct api;
 struct req;
 
@@ -23,6 +25,7 @@ void handle_upload_url(struct req *r);
 void handle_download_url(struct req *r);
 void handle_list_files(struct req *r);
 void handle_delete_file(struct req *r);
+void handle_upload_complete(struct req *r);
 void handle_health(struct req *r);
 void handle_root(struct req *r);
 void handle_openapi(struct req *r);
@@ -36,9 +39,17 @@ void handle_metrics(struct req *r);
  */
 bool handle_key_allowed(struct req *r, const char *key);
 
+/*
+ * A route about the one object KEY a client sent: KEY becomes the audit
+ * subject, passes handle_key_allowed, and S3 HEADs it; DONE gets the result
+ * with R as its argument (r->key holds the key). Answers the errors itself.
+ */
+void handle_head_object(struct req *r, const char *key, s3_done_cb done);
+
 /* The JSON body fields of the routes that take one. */
 extern const char *const handle_upload_fields[];
 extern const char *const handle_download_fields[];
+extern const char *const handle_complete_fields[];
 
 /* State of the handlers of one worker (documents built from the config,
  * the health probe): set up with the api, freed with it. 0, or -1 with ERR. */

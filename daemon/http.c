@@ -3,7 +3,9 @@
  */
 #include "http.h"
 
+#include "buf.h"
 #include "keys.h"
+#include "str.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -117,21 +119,97 @@ bool http_time_normalize(const char *in, char *out, size_t outlen)
     return true;
 }
 
-bool http_is_json_media_type(const char *ct)
+size_t http_time_iso(time_t t, char *buf, size_t len)
 {
-    static const char json[] = "application/json";
-    size_t n = sizeof json - 1;
+    struct tm tm;
 
-    if (!ct)
+    if (!gmtime_r(&t, &tm))
+        return 0;
+    int n = snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    return n > 0 && (size_t)n < len ? (size_t)n : 0;
+}
+
+bool http_media_type_is(const char *ct, const char *type)
+{
+    size_t n = type ? strlen(type) : 0;
+
+    if (!ct || n == 0)
         return false;
     while (*ct == ' ' || *ct == '\t')
         ct++;
-    if (strncasecmp(ct, json, n) != 0)
+    if (strncasecmp(ct, type, n) != 0)
         return false;
     ct += n;
     while (*ct == ' ' || *ct == '\t')
         ct++;
     return *ct == '\0' || *ct == ';';
+}
+
+bool http_is_json_media_type(const char *ct)
+{
+    return http_media_type_is(ct, "application/json");
+}
+
+bool http_header_value_ok(const char *v, size_t max)
+{
+    size_t n = v ? strlen(v) : 0;
+
+    if (n == 0 || n > max || v[0] == ' ' || v[0] == '\t' || v[n - 1] == ' ' ||
+        v[n - 1] == '\t')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if ((c < 0x20 && c != '\t') || c >= 0x7f)
+            return false;
+    }
+    return true;
+}
+
+/* RFC 5987 attr-char: what filename* may carry unencoded. */
+static bool attr_char(unsigned char c)
+{
+    return str_is_alnum((char)c) || (c && strchr("!#$&+-.^_`|~", c));
+}
+
+void http_content_disposition(struct buf *b, const char *disposition, const char *filename)
+{
+    const unsigned char *p = (const unsigned char *)filename;
+    bool exact = true;
+
+    buf_add(b, disposition);
+    buf_add(b, "; filename=\"");
+    for (size_t i = 0; p[i];) {
+        unsigned char c = p[i];
+        if (c >= 0x80) {
+            /* One '_' per character, not per byte. */
+            i++;
+            while ((p[i] & 0xC0) == 0x80)
+                i++;
+            buf_addc(b, '_');
+            exact = false;
+            continue;
+        }
+        /* '%' because some browsers percent-decode this parameter; ';'
+         * because naive parsers split on it even inside quotes. */
+        if (c < 0x20 || c == 0x7f || c == '"' || c == '\\' || c == '%' || c == ';') {
+            buf_addc(b, '_');
+            exact = false;
+        } else {
+            buf_addc(b, (char)c);
+        }
+        i++;
+    }
+    buf_addc(b, '"');
+    if (exact)
+        return;
+    buf_add(b, "; filename*=UTF-8''");
+    for (size_t i = 0; p[i]; i++) {
+        if (attr_char(p[i]))
+            buf_addc(b, (char)p[i]);
+        else
+            buf_printf(b, "%%%02X", p[i]);
+    }
 }
 
 const char *http_reason(int status)

@@ -209,6 +209,10 @@ static int prepare(const struct cfg *cfg, char *err, size_t errlen)
         log_warn("auth.mode is none: anyone who reaches presignd may sign uploads and "
                  "downloads, list and delete under %s%s", cfg->uploads.prefix,
                  cfg->auth.n_api_keys ? " (auth.api_keys is set but not used)" : "");
+    if (!cfg->uploads.require_size)
+        log_warn("uploads.require_size is false: an upload URL requested without a size "
+                 "takes any length up to S3's 5 GB; presign.max_file_size (%lld bytes) is "
+                 "not enforced for those", (long long)cfg->presign.max_file_size);
     return 0;
 }
 

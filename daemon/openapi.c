@@ -109,6 +109,15 @@ char *openapi_build(const struct cfg *cfg, const char *version, size_t *len)
     rc |= set_at(root, "components|schemas|DeleteResponse|properties|message",
                  "example", json_object_new_string(msg));
 
+    /* Credentials everywhere but on the public routes, which say
+     * "security": [] themselves. */
+    if (cfg->auth.mode != CFG_AUTH_NONE) {
+        struct json_object *sec = json_object_new_array(), *req = json_object_new_object();
+        json_object_object_add(req, "bearer", json_object_new_array());
+        json_object_array_add(sec, req);
+        json_object_object_add(root, "security", sec);
+    }
+
     /* /metrics is on its own socket then, not on the API's. */
     struct json_object *paths = walk(root, "paths");
     if (paths && cfg->server.metrics_listen)

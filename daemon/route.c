@@ -18,6 +18,8 @@ static struct route routes[] = {
       .perm = CFG_PERM_UPLOAD, .fields = handle_upload_fields },
     { .pattern = "/download-url", .methods = ROUTE_POST, .handler = handle_download_url,
       .perm = CFG_PERM_DOWNLOAD, .fields = handle_download_fields },
+    { .pattern = "/upload-complete", .methods = ROUTE_POST, .handler = handle_upload_complete,
+      .perm = CFG_PERM_UPLOAD, .fields = handle_complete_fields, .action = "upload_complete" },
     { .pattern = "/files", .methods = GET_HEAD, .handler = handle_list_files,
       .perm = CFG_PERM_LIST },
     { .pattern = "/files/{file_key+}", .methods = ROUTE_DELETE, .handler = handle_delete_file,
@@ -29,6 +31,8 @@ static struct route routes[] = {
     { .pattern = "/openapi.json", .methods = GET_HEAD, .handler = handle_openapi,
       .flags = ROUTE_PUBLIC },
     { .pattern = "/docs", .methods = GET_HEAD, .handler = handle_docs,
+      .flags = ROUTE_PUBLIC },
+    { .pattern = "/redoc", .methods = GET_HEAD, .handler = handle_docs,
       .flags = ROUTE_PUBLIC },
 };
 

@@ -43,6 +43,7 @@ struct route {
     unsigned perm;                  /* what a principal needs (CFG_PERM_*), 0: nothing;
                                        a route with one writes audit lines */
     const char *const *fields;      /* JSON body fields it accepts; NULL: no body */
+    const char *action;             /* its audit action; NULL: the permission's name */
     const char *label;              /* filled by route_init: pattern without '+' */
     const char *allow;              /* filled by route_init: "GET, HEAD, OPTIONS" */
 };

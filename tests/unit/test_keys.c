@@ -524,6 +524,58 @@ static void test_access(void **state)
     assert_int_equal(keys_list_access("nope/", up, alice, err, sizeof err), KEYS_INVALID);
 }
 
+/* ---- names for downloads */
+
+static void test_display_name(void **state)
+{
+    (void)state;
+    char err[128];
+    static const char *good[] = {
+        "report.pdf", "na\xc3\xafve caf\xc3\xa9.pdf", "a\"b;c\\d.txt", "\xf0\x9f\x98\x80.png",
+        "../../etc/passwd",         /* only a name: it never becomes a key */
+    };
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++)
+        if (!keys_display_name_ok(good[i], 255, err, sizeof err))
+            fail_msg("\"%s\" refused: %s", good[i], err);
+    static const char *bad[] = {
+        "", "a\nb.pdf", "a\rb", "tab\there", "del\x7f", "c1\xc2\x85",
+        "bad\xff" "utf8", "\xc0\xaf", "evil\xe2\x80\xae" "fdp.exe",   /* RLO */
+        "zero\xe2\x80\x8bwidth", "bom\xef\xbb\xbf",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        if (keys_display_name_ok(bad[i], 255, err, sizeof err))
+            fail_msg("bad name %zu accepted", i);
+    char big[300];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    assert_false(keys_display_name_ok(big, 255, err, sizeof err));
+    big[255] = '\0';
+    assert_true(keys_display_name_ok(big, 255, err, sizeof err));
+}
+
+static void test_original_filename(void **state)
+{
+    (void)state;
+    char err[128];
+    char *key = keys_new_upload_key(PFX "alice/", "na\xc3\xafve caf\xc3\xa9.pdf", 200, err,
+                                    sizeof err);
+    assert_non_null(key);
+    assert_string_equal(keys_original_filename(key), "na\xc3\xafve caf\xc3\xa9.pdf");
+    free(key);
+    assert_string_equal(keys_original_filename(
+        "uploads/3f1c2a58-7f8e-4c57-9a1d-2f6f8f0e9d11-a-b.txt"), "a-b.txt");
+    /* Not made by presignd: the whole last segment. */
+    assert_string_equal(keys_original_filename("uploads/x/report.pdf"), "report.pdf");
+    assert_string_equal(keys_original_filename("report.pdf"), "report.pdf");
+    assert_string_equal(keys_original_filename(
+        "uploads/3F1C2A58-7F8E-4C57-9A1D-2F6F8F0E9D11-a.txt"),
+        "3F1C2A58-7F8E-4C57-9A1D-2F6F8F0E9D11-a.txt");
+    assert_string_equal(keys_original_filename(
+        "uploads/3f1c2a58-7f8e-4c57-9a1d-2f6f8f0e9d11-"),
+        "3f1c2a58-7f8e-4c57-9a1d-2f6f8f0e9d11-");
+    assert_string_equal(keys_original_filename("uploads/3f1c2a58-7f8e-4c57"), "3f1c2a58-7f8e-4c57");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -539,6 +591,8 @@ int main(void)
         cmocka_unit_test(test_valid_list_prefix),
         cmocka_unit_test(test_principal_prefix),
         cmocka_unit_test(test_access),
+        cmocka_unit_test(test_display_name),
+        cmocka_unit_test(test_original_filename),
     };
     return cmocka_run_group_tests_name("keys", tests, NULL, NULL);
 }

@@ -101,6 +101,22 @@ static void test_openapi_matches_route_table(void **state)
             if ((size_t)(props ? json_object_object_length(props) : 0) != n_fields)
                 fail_msg("%s %s: the OpenAPI request body has other fields than the route",
                          methods[m], rt->label);
+            /* ...with the answers of the pipeline's checks: a route that
+             * needs a permission can be refused 401, 403 and 429, a public
+             * one needs no credentials at all. */
+            struct json_object *responses = NULL, *security = NULL;
+            assert_true(json_object_object_get_ex(op, "responses", &responses));
+            bool is_public = json_object_object_get_ex(op, "security", &security) &&
+                             json_object_array_length(security) == 0;
+            if (is_public != !!(rt->flags & ROUTE_PUBLIC))
+                fail_msg("%s %s: public in the route table: %s, \"security\": [] in "
+                         "openapi.json: %s", methods[m], rt->label,
+                         (rt->flags & ROUTE_PUBLIC) ? "yes" : "no", is_public ? "yes" : "no");
+            static const char *const guarded[] = { "401", "403", "429" };
+            for (size_t k = 0; rt->perm && k < 3; k++)
+                if (!json_object_object_get_ex(responses, guarded[k], NULL))
+                    fail_msg("%s %s: needs a permission but documents no %s",
+                             methods[m], rt->label, guarded[k]);
         }
     }
     /* ...and every path of the document is a route. */
