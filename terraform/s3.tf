@@ -52,17 +52,20 @@ resource "aws_s3_bucket_versioning" "files" {
   }
 }
 
-# Browsers PUT the file to the presigned URL and GET it back, from the pages
-# of the listed origins. They must be allowed to send the headers presignd
-# signs (Content-Type) and to read ETag, which tells the page what S3 stored.
+# Browsers PUT the file to the presigned URL (or POST a form) and GET it
+# back, from the pages of the listed origins. They must be allowed to send
+# every header presignd signs (Content-Type, Content-Length, If-None-Match,
+# Content-MD5, x-amz-checksum-sha256, x-amz-sdk-checksum-algorithm) and to
+# read ETag (what S3 stored; multipart uploads need each part's) and
+# Location (where a form upload went). aws/bucket-cors.json is the same rule.
 resource "aws_s3_bucket_cors_configuration" "files" {
   bucket = aws_s3_bucket.files.id
 
   cors_rule {
-    allowed_methods = ["PUT", "GET", "HEAD"]
+    allowed_methods = ["PUT", "POST", "GET", "HEAD"]
     allowed_origins = var.cors_allowed_origins
-    allowed_headers = ["Content-Type", "Content-Length", "Content-MD5", "x-amz-*"]
-    expose_headers  = ["ETag"]
+    allowed_headers = ["Content-Type", "Content-Length", "Content-MD5", "If-None-Match", "x-amz-*"]
+    expose_headers  = ["ETag", "Location"]
     max_age_seconds = var.cors_max_age_seconds
   }
 }

@@ -334,9 +334,11 @@ def test_bucket_versioning_optional(tf):
 def test_bucket_cors_matches_aws_json(tf):
     cors = resources(tf, "aws_s3_bucket_cors_configuration")["files"]
     rule = one(cors["cors_rule"])
-    assert rule["expose_headers"] == ["ETag"]
-    assert set(rule["allowed_methods"]) == {"PUT", "GET", "HEAD"}
-    assert "Content-Type" in rule["allowed_headers"]
+    assert rule["expose_headers"] == ["ETag", "Location"]
+    assert set(rule["allowed_methods"]) == {"PUT", "POST", "GET", "HEAD"}
+    # Every header an upload URL can sign (the x-amz-* ones by the wildcard).
+    for h in ("Content-Type", "Content-MD5", "If-None-Match", "x-amz-*"):
+        assert h in rule["allowed_headers"], h
     assert rule["allowed_origins"] == "${var.cors_allowed_origins}"
     hand = one(json.loads((AWS_DIR / "bucket-cors.json").read_text())["CORSRules"])
     assert hand["AllowedMethods"] == rule["allowed_methods"]
