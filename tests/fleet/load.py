@@ -229,7 +229,7 @@ class Worker(threading.Thread):
             return None
 
         r = self.api("POST /upload-url", "POST", "/upload-url", check=has_url,
-                     json={"filename": name, "content_type": ctype})
+                     json={"filename": name, "content_type": ctype, "size": len(body)})
         if r is None:
             return
         up = r.json()

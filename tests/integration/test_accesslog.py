@@ -16,8 +16,9 @@ import harness
 
 FIELDS = {"time", "request_id", "remote_addr", "method", "route", "path", "status",
           "bytes", "duration_ms", "worker_pid", "s3_ms"}
-ROUTES = {"/", "/upload-url", "/download-url", "/files", "/files/{file_key}", "/health",
-          "/metrics", "/openapi.json", "/docs", "other"}
+ROUTES = {"/", "/upload-url", "/download-url", "/upload-complete", "/files",
+          "/files/{file_key}", "/health", "/metrics", "/openapi.json", "/docs", "/redoc",
+          "other"}
 
 
 def read_lines(path):
@@ -70,9 +71,10 @@ def test_access_log_lines(presignd, s3, tmp_path):
         return r
 
     call("root", "GET", "/")
-    up = call("upload", "POST", "/upload-url", json={"filename": "log me.txt"}).json()
+    up = call("upload", "POST", "/upload-url", json={"filename": "log me.txt", "size": 5}).json()
     assert requests.put(up["presigned_url"], data=b"hello", headers=up["headers"],
                         timeout=30).status_code == 200
+    call("complete", "POST", "/upload-complete", json={"file_key": up["file_key"], "size": 5})
     call("download", "POST", "/download-url", json={"file_key": up["file_key"]})
     call("list", "GET", "/files?prefix=uploads/&max_keys=5")
     call("delete", "DELETE", "/files/" + quote(up["file_key"], safe="/"))
@@ -83,6 +85,7 @@ def test_access_log_lines(presignd, s3, tmp_path):
     call("preflight", "OPTIONS", "/upload-url", headers={
         "Origin": "https://app.example", "Access-Control-Request-Method": "POST"})
     call("docs", "GET", "/docs")
+    call("redoc", "GET", "/redoc")
 
     harness.wait_for(lambda: access.exists() and
                      sum(1 for line in read_lines(access) if tag in line) >= len(sent),
@@ -102,6 +105,7 @@ def test_access_log_lines(presignd, s3, tmp_path):
     expect = {
         "root": ("/", "/", False),
         "upload": ("/upload-url", "/upload-url", False),
+        "complete": ("/upload-complete", "/upload-complete", True),
         "download": ("/download-url", "/download-url", True),
         "list": ("/files", "/files", True),
         "delete": ("/files/{file_key}", "/files/{file_key}", True),
@@ -111,6 +115,7 @@ def test_access_log_lines(presignd, s3, tmp_path):
         "method": ("/health", "/health", False),
         "preflight": ("/upload-url", "/upload-url", False),
         "docs": ("/docs", "/docs", False),
+        "redoc": ("/redoc", "/redoc", False),
     }
     for name, (route, path, s3_call) in expect.items():
         rec = by_id[rid(name)]
@@ -148,7 +153,7 @@ def test_no_secret_in_logs_or_metrics(presignd, s3, tmp_path):
     d = presignd({"server": {"access_log": str(access), "log_level": "debug"},
                   "s3": {"session_token": token}})
 
-    up = d.post("/upload-url", json={"filename": "secret.pdf"})
+    up = d.post("/upload-url", json={"filename": "secret.pdf", "size": 1})
     assert up.status_code == 200, up.text
     url = up.json()["presigned_url"]
     q = parse_qs(urlsplit(url).query)

@@ -77,8 +77,8 @@ def test_root_describes_the_service(presignd):
     body = r.json()
     assert body["service"] == "presignd"
     assert re.match(r"^\d+\.\d+\.\d+", body["version"])
-    for ep in ("POST /upload-url", "POST /download-url", "GET /files",
-               "DELETE /files/{file_key}", "GET /health"):
+    for ep in ("POST /upload-url", "POST /download-url", "POST /upload-complete",
+               "GET /files", "DELETE /files/{file_key}", "GET /health", "GET /redoc"):
         assert ep in body["endpoints"]
     assert body["allowed_file_types"] == harness.ALLOWED_TYPES
     assert body["max_file_size"] == 52428800
@@ -90,11 +90,13 @@ def test_root_describes_the_service(presignd):
 @pytest.mark.parametrize("name", AWKWARD_NAMES)
 def test_upload_then_download_round_trip(presignd, s3, name):
     d = presignd()
-    up = upload_url(d, name)
+    data = ("payload for %s\n" % name).encode() + bytes(range(256))
+    up = upload_url(d, name, size=len(data))
     assert up["method"] == "PUT"
     assert up["expires_in"] == 600
     assert up["content_type"] == "text/plain"
-    assert up["headers"] == {"Content-Type": "text/plain"}
+    assert up["headers"] == {"Content-Type": "text/plain", "Content-Length": str(len(data)),
+                             "If-None-Match": "*"}
     assert up["max_file_size"] == 52428800
     key = up["file_key"]
     assert key.startswith("uploads/")
@@ -102,7 +104,6 @@ def test_upload_then_download_round_trip(presignd, s3, name):
     assert UUID4_RE.match(key[len("uploads/"):len("uploads/") + 36]), key
     assert up["presigned_url"].startswith(s3.endpoint + "/" + s3.bucket + "/")
 
-    data = ("payload for %s\n" % name).encode() + bytes(range(256))
     r = put_through(up, data)
     assert r.status_code == 200, r.text
 
@@ -127,28 +128,32 @@ def test_upload_then_download_round_trip(presignd, s3, name):
 
 def test_presign_responses_are_not_cached(presignd):
     d = presignd()
-    r = d.post("/upload-url", json={"filename": "a.pdf"})
+    r = d.post("/upload-url", json={"filename": "a.pdf", "size": 1})
     assert r.status_code == 200
     assert r.headers["Cache-Control"] == "no-store"
 
 
 def test_content_type_matches_case_insensitively(presignd):
     d = presignd()
-    up = upload_url(d, "Photo.JPG", content_type="IMAGE/JPEG")
-    assert up["content_type"] == "image/jpeg"
-    assert up["headers"]["Content-Type"] == "image/jpeg"
+    # Accepted in any case; the URL signs the client's own string, which is
+    # what it will send.
+    up = upload_url(d, "Photo.JPG", content_type="IMAGE/JPEG", size=3)
+    assert up["content_type"] == "IMAGE/JPEG"
+    assert up["headers"]["Content-Type"] == "IMAGE/JPEG"
     assert put_through(up, b"\xff\xd8\xff").status_code == 200
 
 
 def test_content_type_optional_and_null(presignd):
     d = presignd()
-    assert upload_url(d, "a.csv")["content_type"] == "text/csv"
-    assert upload_url(d, "a.csv", content_type=None)["content_type"] == "text/csv"
+    assert upload_url(d, "a.csv", size=1)["content_type"] == "text/csv"
+    assert upload_url(d, "a.csv", content_type=None, size=1)["content_type"] == "text/csv"
+    # "" is a browser's File.type for a type it does not know: absent too.
+    assert upload_url(d, "a.csv", content_type="", size=1)["content_type"] == "text/csv"
 
 
 def test_put_with_another_content_type_is_refused_by_s3(presignd):
     d = presignd()
-    up = upload_url(d, "doc.pdf")
+    up = upload_url(d, "doc.pdf", size=len(b"%PDF-1.4"))
     r = put_through(up, b"%PDF-1.4", **{"Content-Type": "image/png"})
     assert r.status_code == 403, r.text
     r = put_through(up, b"%PDF-1.4")
@@ -159,14 +164,14 @@ def test_signed_size_is_enforced_by_s3(presignd):
     d = presignd()
     up = upload_url(d, "blob.bin", size=5)
     assert up["headers"] == {"Content-Type": "application/octet-stream",
-                             "Content-Length": "5"}
+                             "Content-Length": "5", "If-None-Match": "*"}
     assert put_through(up, b"123456").status_code == 403
     assert put_through(up, b"12345").status_code == 200
 
 
 def test_changed_signature_character_is_refused(presignd, s3):
     d = presignd()
-    up = upload_url(d, "sig.txt")
+    up = upload_url(d, "sig.txt", size=1)
     bad = harness.bump_signature(up["presigned_url"])
     r = requests.put(bad, data=b"x", headers=up["headers"], timeout=30)
     assert r.status_code == 403, r.text
@@ -180,7 +185,7 @@ def test_changed_signature_character_is_refused(presignd, s3):
 
 def test_expired_url_is_refused(presignd):
     d = presignd({"presign": {"expires": 1}})
-    up = upload_url(d, "late.txt")
+    up = upload_url(d, "late.txt", size=len(b"too late"))
     assert up["expires_in"] == 1
     q = parse_qs(urlsplit(up["presigned_url"]).query)
     assert q["X-Amz-Expires"] == ["1"]
@@ -193,7 +198,7 @@ def test_upload_key_cannot_escape_the_prefix(presignd):
     d = presignd()
     for name in ("../../etc/passwd.txt", "..\\..\\boot.txt", "/abs/path.txt",
                  "dir/sub/../x.txt"):
-        up = upload_url(d, name)
+        up = upload_url(d, name, size=1)
         key = up["file_key"]
         assert key.startswith("uploads/")
         rest = key[len("uploads/"):]
@@ -202,10 +207,11 @@ def test_upload_key_cannot_escape_the_prefix(presignd):
 
 
 @pytest.mark.parametrize("body,status,code", [
-    ({"filename": "virus.exe"}, 400, "file_type_not_allowed"),
-    ({"filename": "README"}, 400, "file_type_not_allowed"),
-    ({"filename": ".pdf"}, 400, None),
-    ({"filename": "a.pdf", "content_type": "image/png"}, 400, "content_type_mismatch"),
+    ({"filename": "virus.exe", "size": 1}, 400, "file_type_not_allowed"),
+    ({"filename": "README", "size": 1}, 400, "file_type_not_allowed"),
+    ({"filename": ".pdf", "size": 1}, 400, None),
+    ({"filename": "a.pdf", "content_type": "image/png", "size": 1}, 400,
+     "content_type_mismatch"),
     ({"filename": "a.pdf", "content_type": 7}, 400, "invalid_field"),
     ({}, 400, "missing_field"),
     ({"content_type": "application/pdf"}, 400, "missing_field"),
@@ -215,7 +221,9 @@ def test_upload_key_cannot_escape_the_prefix(presignd):
     ({"filename": ""}, 400, "invalid_field"),
     ({"filename": "a\u0000b.pdf"}, 400, "invalid_field"),
     ({"filename": "a.pdf", "extra": 1}, 400, "unknown_field"),
-    ({"filename": "a.pdf", "size": 0}, 400, "invalid_field"),
+    ({"filename": "a.pdf"}, 400, "size_required"),
+    ({"filename": "a.pdf", "size": None}, 400, "size_required"),
+    ({"filename": "a.pdf", "size": -1}, 400, "invalid_field"),
     ({"filename": "a.pdf", "size": -5}, 400, "invalid_field"),
     ({"filename": "a.pdf", "size": "5"}, 400, "invalid_field"),
     ({"filename": "a.pdf", "size": 1.5}, 400, "invalid_field"),
@@ -233,6 +241,8 @@ def test_upload_size_limit_boundary(presignd):
     up = upload_url(d, "edge.bin", size=1000)
     assert up["headers"]["Content-Length"] == "1000"
     assert up["max_file_size"] == 1000
+    # An empty file is a file too.
+    assert upload_url(d, "empty.bin", size=0)["headers"]["Content-Length"] == "0"
     r = d.post("/upload-url", json={"filename": "edge.bin", "size": 1001})
     assert error_shape_problem(r, 413, "file_too_large") is None
 
@@ -252,7 +262,7 @@ def test_malformed_json(presignd, raw):
 
 def test_media_types(presignd):
     d = presignd()
-    body = json.dumps({"filename": "a.pdf"}).encode()
+    body = json.dumps({"filename": "a.pdf", "size": 1}).encode()
     # FastAPI accepted a body without Content-Type; so do we.
     r = d.post("/upload-url", data=body)
     assert "Content-Type" not in r.request.headers
@@ -287,7 +297,7 @@ def test_body_too_large(presignd):
 
     # A body of exactly the limit is fine (the long name is cut to
     # uploads.max_filename_bytes, keeping its extension).
-    ok = json.dumps({"filename": "a" * (4096 - 16 - 4) + ".pdf"})
+    ok = json.dumps({"filename": "a" * (4096 - 27 - 4) + ".pdf", "size": 1})
     assert len(ok) == 4096
     r = d.post("/upload-url", data=ok, headers={"Content-Type": "application/json"})
     assert r.status_code == 200, r.text
@@ -416,7 +426,7 @@ def test_list_max_keys_bounds(presignd):
 
 def test_delete_then_download_is_404(presignd, s3):
     d = presignd()
-    up = upload_url(d, "to delete (1) + 100%.txt")
+    up = upload_url(d, "to delete (1) + 100%.txt", size=len(b"bye"))
     assert put_through(up, b"bye").status_code == 200
     key = up["file_key"]
     r = d.delete("/files/" + quote(key, safe="/"))
@@ -501,7 +511,7 @@ def test_s3_outage_and_recovery(presignd, s3):
         r = d.delete("/files/" + key, timeout=30)
         assert error_shape_problem(r, 503, "s3_unavailable") is None
         # Presigning needs no S3 round trip: uploads still get URLs.
-        assert d.post("/upload-url", json={"filename": "a.pdf"}).status_code == 200
+        assert d.post("/upload-url", json={"filename": "a.pdf", "size": 1}).status_code == 200
     finally:
         s3.start_gateway()
     harness.wait_for(lambda: d.get("/health", timeout=30).status_code == 200, 30,
@@ -533,6 +543,7 @@ def test_unknown_route_is_json_404(presignd):
     ("GET", "/upload-url", "POST"),
     ("PUT", "/upload-url", "POST"),
     ("GET", "/download-url", "POST"),
+    ("GET", "/upload-complete", "POST"),
     ("POST", "/files", "GET"),
     ("DELETE", "/files", "GET"),
     ("GET", "/files/uploads/x.txt", "DELETE"),
@@ -603,7 +614,8 @@ def test_cors_any_origin(presignd):
     assert r.status_code == 204
     assert "DELETE" in r.headers["Access-Control-Allow-Methods"]
 
-    r = d.post("/upload-url", json={"filename": "a.pdf"}, headers={"Origin": "https://x.example"})
+    r = d.post("/upload-url", json={"filename": "a.pdf", "size": 1},
+               headers={"Origin": "https://x.example"})
     assert r.status_code == 200
     assert r.headers["Access-Control-Allow-Origin"] == "*"
     assert "X-Request-Id" in r.headers["Access-Control-Expose-Headers"]
@@ -654,9 +666,9 @@ def test_openapi_document(presignd):
     doc = r.json()
     assert doc["openapi"] == "3.0.3"
     assert doc["info"]["version"] == d.get("/").json()["version"]
-    assert set(doc["paths"]) == {"/", "/upload-url", "/download-url", "/files",
-                                 "/files/{file_key}", "/health", "/metrics",
-                                 "/openapi.json", "/docs"}
+    assert set(doc["paths"]) == {"/", "/upload-url", "/download-url", "/upload-complete",
+                                 "/files", "/files/{file_key}", "/health", "/metrics",
+                                 "/openapi.json", "/docs", "/redoc"}
     assert "post" in doc["paths"]["/upload-url"]
     assert "delete" in doc["paths"]["/files/{file_key}"]
     schemas = doc["components"]["schemas"]
@@ -741,8 +753,9 @@ def test_docs_script_renders_the_document(presignd, tmp_path):
     page = json.loads(out.stdout)
     assert page["error"] == "", page
     assert page["title"].startswith("presignd ")
-    assert page["sections"] == 1 + 9          # allowed types + every operation
-    for needle in ("/upload-url", "/download-url", "/files/{file_key}", "DELETE",
+    assert page["sections"] == 1 + 11         # allowed types + every operation
+    for needle in ("/upload-url", "/download-url", "/upload-complete", "/redoc",
+                   "/files/{file_key}", "DELETE",
                    "file_type_not_allowed", "Allowed file types", "application/pdf",
                    "max 52428800", "continuation_token"):
         assert needle in page["text"], needle
@@ -786,7 +799,8 @@ def test_concurrent_requests(presignd, s3):
     def one(i):
         kind = i % 4
         if kind == 0:
-            r = session.post(d.url + "/upload-url", json={"filename": "f%d.pdf" % i}, timeout=30)
+            r = session.post(d.url + "/upload-url", json={"filename": "f%d.pdf" % i, "size": i},
+                             timeout=30)
         elif kind == 1:
             r = session.post(d.url + "/download-url", json={"file_key": key}, timeout=30)
         elif kind == 2:

@@ -373,8 +373,9 @@ def test_s3_local_command_line(tmp_path):
                          config=Config(signature_version="s3v4",
                                        s3={"addressing_style": "path"}))
         rules = c.get_bucket_cors(Bucket="cli-bucket")["CORSRules"]
-        assert rules[0]["AllowedOrigins"] == ["*"] and rules[0]["ExposeHeaders"] == ["ETag"]
-        assert set(rules[0]["AllowedMethods"]) == {"PUT", "GET", "HEAD", "DELETE"}
+        assert rules[0]["AllowedOrigins"] == ["*"]
+        assert rules[0]["ExposeHeaders"] == ["ETag", "Location"]
+        assert set(rules[0]["AllowedMethods"]) == {"PUT", "POST", "GET", "HEAD", "DELETE"}
 
         run("stop-gateway", d)
         assert not harness._proc_alive(pids[2])

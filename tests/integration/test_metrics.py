@@ -21,7 +21,7 @@ import requests
 
 import harness
 
-UPLOAD = {"filename": "report.pdf", "content_type": "application/pdf"}
+UPLOAD = {"filename": "report.pdf", "content_type": "application/pdf", "size": 1024}
 UPLOAD_SAMPLE = ('presignd_http_requests_total', (('method', 'POST'), ('route', '/upload-url'),
                                                   ('status', '200')))
 
@@ -406,8 +406,12 @@ def test_statuses_and_routes_are_labelled(presignd):
     assert requests.get(d.url + "/upload-url", headers=h, timeout=10).status_code == 405
     assert requests.post(d.url + "/upload-url", data="{nope", headers=dict(
         h, **{"Content-Type": "application/json"}), timeout=10).status_code == 400
-    r = requests.post(d.url + "/upload-url", json={"filename": "x.exe"}, headers=h, timeout=10)
+    r = requests.post(d.url + "/upload-url", json={"filename": "x.exe", "size": 1}, headers=h,
+                      timeout=10)
     assert r.status_code == 400
+    assert requests.get(d.url + "/redoc", headers=h, timeout=10).status_code == 200
+    assert requests.post(d.url + "/upload-complete", json={}, headers=h,
+                         timeout=10).status_code == 400
     fam = wait_metric(d, lambda f: family_sum(f, "presignd_http_requests_total",
                                               route="/upload-url") >= 3)
     assert family_sum(fam, "presignd_http_requests_total", status="404") >= 1
@@ -415,6 +419,12 @@ def test_statuses_and_routes_are_labelled(presignd):
                  route="/upload-url", method="GET", status="405") == 1
     assert value(fam, "presignd_http_requests_total",
                  route="/upload-url", method="POST", status="400") == 2
+    fam = wait_metric(d, lambda f: family_sum(f, "presignd_http_requests_total",
+                                              route="/upload-complete") >= 1)
+    assert value(fam, "presignd_http_requests_total",
+                 route="/redoc", method="GET", status="200") == 1
+    assert value(fam, "presignd_http_requests_total",
+                 route="/upload-complete", method="POST", status="400") == 1
     # A raw path never becomes a label value.
     assert "no-such-route" not in scrape(d)[1]
 

@@ -252,7 +252,7 @@ def test_every_used_series_exists_in_real_metrics(presignd, s3):
     r = d.get("/health")
     assert r.status_code == 200, r.text
     r = d.post("/upload-url", json={"filename": f"mon-{uuid.uuid4().hex}.txt",
-                                    "content_type": "text/plain"})
+                                    "content_type": "text/plain", "size": len(b"metrics\n")})
     assert r.status_code == 200, r.text
     up = r.json()
     key = up["file_key"]

@@ -16,7 +16,7 @@ import requests
 import harness
 from harness import wait_for
 
-UPLOAD = {"filename": "report.pdf", "content_type": "application/pdf"}
+UPLOAD = {"filename": "report.pdf", "content_type": "application/pdf", "size": 1024}
 
 
 def binary():
@@ -65,7 +65,7 @@ def partial_upload_request(d):
     """A POST /upload-url whose body is only half sent: the request is in
     flight until finish() sends the rest and reads the answer (a
     harness.RawResponse). Returns (socket, finish)."""
-    body = b'{"filename": "slow.pdf", "content_type": "application/pdf"}'
+    body = b'{"filename": "slow.pdf", "content_type": "application/pdf", "size": 1024}'
     head = harness.raw_request("POST", "/upload-url", ["Content-Type: application/json",
                                                        "Content-Length: %d" % len(body)],
                                close=False)

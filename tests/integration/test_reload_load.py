@@ -16,7 +16,8 @@ import requests
 
 from harness import wait_for
 
-UPLOAD_BODY = json.dumps({"filename": "load.pdf", "content_type": "application/pdf"})
+UPLOAD_BODY = json.dumps({"filename": "load.pdf", "content_type": "application/pdf",
+                          "size": 1024})
 RELOADS = 20
 
 
@@ -184,7 +185,7 @@ def test_load_through_20_reloads(presignd):
     wait_for(lambda: len(d.worker_pids()) == 3, 15, what="3 workers")
     assert "generation %d serving" % (RELOADS + 1) in d.log() or \
         "reload ok: generation %d" % (RELOADS + 1) in d.log()
-    r = d.post("/upload-url", json={"filename": "x.pdf"})
+    r = d.post("/upload-url", json={"filename": "x.pdf", "size": 1})
     assert r.json()["expires_in"] == 600 - ((RELOADS - 1) % 2)
 
 

@@ -217,7 +217,7 @@ def test_far_too_large_body_is_json_413(d):
 
 
 def test_chunked_body_small_is_accepted(d):
-    body = b'{"filename": "a.pdf"}'
+    body = b'{"filename": "a.pdf", "size": 1}'
     r = send_raw(d.port, raw_request("POST", "/upload-url",
                                      ["Content-Type: application/json",
                                       "Transfer-Encoding: chunked"],
@@ -250,7 +250,7 @@ def test_broken_framing_is_refused(d):
 
 
 def test_conflicting_content_lengths_are_400(d):
-    body = b'{"filename":"a.pdf"}'
+    body = b'{"filename":"a.pdf","size":1}'
     for order in (["Content-Length: %d" % len(body), "Content-Length: 2"],
                   ["Content-Length: 2", "Content-Length: %d" % len(body)]):
         r = send_raw(d.port, raw_request("POST", "/upload-url", order, body))
@@ -271,9 +271,11 @@ def test_content_length_longer_than_body_times_out(d):
 def test_content_length_shorter_than_body(d):
     """The extra bytes are a (bad) next request: the first is answered,
     then the connection ends."""
-    body = b'{"filename":"a.pdf"}GARBAGE GARBAGE\r\n\r\n'
+    first = b'{"filename":"a.pdf","size":1}'
+    body = first + b'GARBAGE GARBAGE\r\n\r\n'
     r = send_raw(d.port, raw_request("POST", "/upload-url",
-                                     ["Content-Length: 20", "Content-Type: application/json"],
+                                     ["Content-Length: %d" % len(first),
+                                      "Content-Type: application/json"],
                                      body, close=False), timeout=READ_TIMEOUT + 3)
     assert r.status == 200, r
     assert r.closed, r
@@ -516,18 +518,21 @@ UPLOAD_BODIES = [
     (b'{"filename":"a.pdf","size":1e999}', 400, "invalid_json"),
     (b'{"filename":"a.pdf","size":1.5}', 400, "invalid_field"),
     (b'{"filename":"a.pdf","size":"10"}', 400, "invalid_field"),
-    (b'{"filename":"a.pdf","size":0}', 400, "invalid_field"),
     (b'{"filename":"a.pdf","size":-1}', 400, "invalid_field"),
+    (b'{"filename":"a.pdf","size":-9223372036854775808}', 400, "invalid_field"),
+    (b'{"filename":"a.pdf"}', 400, "size_required"),
+    (b'{"filename":"a.pdf","size":null}', 400, "size_required"),
     (b'{"filename":"a.pdf","size":99999999999999999999999}', 413, "file_too_large"),
     (b"{'filename':'a.pdf'}", 400, "invalid_json"),
     (b'{"filename":"a.pdf"/*c*/}', 400, "invalid_json"),
     (b'{"filename":"a.pdf",}', 400, "invalid_json"),
     (b'{"filename":"a.pdf","zzz":1}', 400, "unknown_field"),
     (b'{"filename":"a.pdf","\\u0000":1}', 400, "unknown_field"),
-    (b'{"filename":"a.pdf","content_type":"text/plain"}', 400, "content_type_mismatch"),
+    (b'{"filename":"a.pdf","content_type":"text/plain","size":1}', 400,
+     "content_type_mismatch"),
     (b'{"filename":"a.pdf","content_type":5}', 400, "invalid_field"),
-    (b'{"filename":"a.exe"}', 400, "file_type_not_allowed"),
-    (b'{"filename":"...."}', 400, "invalid_filename"),
+    (b'{"filename":"a.exe","size":1}', 400, "file_type_not_allowed"),
+    (b'{"filename":"....","size":1}', 400, "invalid_filename"),
     (b'{"filename":"{', 400, "invalid_json"),
 ]
 
@@ -678,12 +683,14 @@ ROUTES = {
     "/": "GET, HEAD, OPTIONS",
     "/upload-url": "POST, OPTIONS",
     "/download-url": "POST, OPTIONS",
+    "/upload-complete": "POST, OPTIONS",
     "/files": "GET, HEAD, OPTIONS",
     "/files/uploads/x.pdf": "DELETE, OPTIONS",
     "/health": "GET, HEAD, OPTIONS",
     "/metrics": "GET, HEAD, OPTIONS",
     "/openapi.json": "GET, HEAD, OPTIONS",
     "/docs": "GET, HEAD, OPTIONS",
+    "/redoc": "GET, HEAD, OPTIONS",
 }
 
 

@@ -8,6 +8,8 @@ This covers what the sanitizer build cannot: the normal -O2 binary, and
 leaks in the reload and stop paths of processes that exit normally.
 """
 
+import base64
+import hashlib
 import os
 import re
 import shutil
@@ -48,25 +50,32 @@ def _wrapper(tmp_path, binary):
 
 def _mixed_round(d):
     u = d.url
-    r = requests.post(u + "/upload-url", json={"filename": "vg %s.txt" % uuid.uuid4().hex[:8]},
-                      timeout=30)
+    data = b"valgrind"
+    md5 = base64.b64encode(hashlib.md5(data).digest()).decode()
+    r = requests.post(u + "/upload-url", json={"filename": "vg %s.txt" % uuid.uuid4().hex[:8],
+                                               "size": len(data), "md5": md5}, timeout=30)
     assert r.status_code == 200, r.text
     j = r.json()
-    put = requests.put(j["presigned_url"], data=b"valgrind", headers=j["headers"], timeout=30)
+    put = requests.put(j["presigned_url"], data=data, headers=j["headers"], timeout=30)
     assert put.status_code == 200, put.text
     key = j["file_key"]
+    r = requests.post(u + "/upload-complete", json={"file_key": key, "size": len(data),
+                                                    "content_type": "text/plain", "md5": md5},
+                      timeout=30)
+    assert r.status_code == 200 and r.json()["matches"] is True, r.text
     assert requests.post(u + "/download-url", json={"file_key": key}, timeout=30).status_code == 200
     assert requests.get(u + "/files", params={"max_keys": 5}, timeout=30).status_code == 200
     assert requests.delete(u + "/files/" + key, timeout=30).status_code == 200
     assert requests.post(u + "/download-url", json={"file_key": "uploads/vg-none.pdf"},
                          timeout=30).status_code == 404
-    for p in ("/", "/health", "/metrics", "/openapi.json", "/docs", "/nope"):
+    for p in ("/", "/health", "/metrics", "/openapi.json", "/docs", "/redoc", "/nope"):
         requests.get(u + p, timeout=30)
     requests.head(u + "/health", timeout=30)
     requests.options(u + "/upload-url", headers={"Origin": "https://evil.example",
                                                  "Access-Control-Request-Method": "POST"},
                      timeout=30)
-    for body in (b"[]", b"{", b'{"filename":"a.exe"}', b"x" * 20000, b"[" * 3000 + b"]" * 3000,
+    for body in (b"[]", b"{", b'{"filename":"a.exe","size":1}', b'{"filename":"a.pdf"}',
+                 b"x" * 20000, b"[" * 3000 + b"]" * 3000,
                  b'{"filename":"a.pdf","filename":"b.pdf"}'):
         send_raw(d.port, raw_request("POST", "/upload-url", ["Content-Type: application/json"],
                                      body))
