@@ -187,7 +187,12 @@
       row.state('uploading to S3…');
       const res = await putFile(grant, file, row);
       row.progress(100);
-      row.state('uploaded as ' + grant.file_key + (res.etag ? ' (ETag ' + res.etag + ')' : ''), 'done');
+      // Before treating the file as stored (an app would record it now):
+      // presignd checks with S3 that it is there, with the signed size.
+      const done = await api('POST', '/upload-complete', { file_key: grant.file_key, size: file.size });
+      if (!done.matches) throw new Error('S3 holds ' + done.size + ' bytes, not ' + file.size);
+      const etag = done.etag || res.etag;
+      row.state('uploaded as ' + grant.file_key + (etag ? ' (ETag ' + etag + ')' : ''), 'done');
       return true;
     } catch (e) {
       row.state('failed: ' + e.message + (e.code ? ' [' + e.code + ']' : ''), 'failed');

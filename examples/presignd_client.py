@@ -21,6 +21,8 @@ upload prints the new file's key on stdout; progress bars go to stderr
 Needs only the standard library and requests.
 """
 import argparse
+import base64
+import hashlib
 import json
 import os
 import sys
@@ -31,6 +33,10 @@ import requests
 DEFAULT_URL = os.environ.get("PRESIGND_URL", "http://127.0.0.1:8000")
 DEFAULT_TOKEN = os.environ.get("PRESIGND_TOKEN")
 CHUNK = 256 * 1024
+# Files up to this size get their MD5 signed into the upload URL (S3 then
+# refuses other bytes); reading a bigger one twice costs more than it is
+# worth.
+MD5_MAX = 512 * 1024 * 1024
 
 
 class ClientError(Exception):
@@ -147,13 +153,23 @@ class Client:
             raise ClientError("presignd answered with something that is not a JSON object")
         return body
 
-    def upload_url(self, filename, content_type=None, size=None):
+    def upload_url(self, filename, content_type=None, size=None, md5=None):
         req = {"filename": filename}
         if content_type:
             req["content_type"] = content_type
         if size is not None:
             req["size"] = size
+        if md5:
+            req["md5"] = md5
         return self._api("POST", "/upload-url", json=req)
+
+    def upload_complete(self, key, size=None, md5=None):
+        req = {"file_key": key}
+        if size is not None:
+            req["size"] = size
+        if md5:
+            req["md5"] = md5
+        return self._api("POST", "/upload-complete", json=req)
 
     def download_url(self, key):
         return self._api("POST", "/download-url", json={"file_key": key})
@@ -184,10 +200,11 @@ class Client:
     def upload(self, path, content_type=None, name=None, progress=True):
         size = os.path.getsize(path)
         name = name or os.path.basename(path)
-        grant = self.upload_url(name, content_type, size)
+        md5 = file_md5(path) if size <= MD5_MAX else None
+        grant = self.upload_url(name, content_type, size, md5)
         method = grant.get("method", "PUT")
-        # Exactly the headers presignd signed: another Content-Type (or
-        # Content-Length) and S3 answers 403.
+        # Exactly the headers presignd signed (Content-Type, Content-Length,
+        # If-None-Match, Content-MD5): another value and S3 answers 403.
         headers = dict(grant.get("headers") or {"Content-Type": grant.get("content_type")})
         bar = Progress(f"upload {name}", size, progress)
         with open(path, "rb") as f:
@@ -200,7 +217,12 @@ class Client:
         bar.finish()
         if r.status_code not in (200, 201, 204):
             raise ClientError(f"S3 refused the upload: {r.status_code} {s3_error(r)}")
-        grant["etag"] = r.headers.get("ETag", "").strip('"')
+        # What an application does before it records the file: ask presignd
+        # whether S3 has it, with the size and digest it was signed for.
+        done = self.upload_complete(grant["file_key"], size, md5)
+        if not done.get("matches"):
+            raise ClientError(f"S3 holds other data than was sent: {done.get('checks')}")
+        grant["etag"] = done.get("etag") or r.headers.get("ETag", "").strip('"')
         grant["size"] = size
         return grant
 
@@ -232,6 +254,15 @@ class Client:
                 raise
             bar.finish()
         return grant
+
+
+def file_md5(path):
+    """The base64 MD5 of the file, as Content-MD5 carries it."""
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(CHUNK), b""):
+            h.update(chunk)
+    return base64.b64encode(h.digest()).decode()
 
 
 def s3_error(r):
