@@ -18,7 +18,8 @@
 #define PREFIX_MAX     512
 #define EXT_MAX        32
 #define LIST_MAX       256
-#define PUT_MAX        5368709120LL  /* S3 accepts at most 5 GiB in one PUT */
+#define PUT_MAX        5368709120LL     /* S3 accepts at most 5 GiB in one PUT */
+#define MULTIPART_MAX  5497558138880LL  /* and objects of at most 5 TiB */
 
 static const char *check_prefix(const char *p)
 {
@@ -328,6 +329,9 @@ const struct cfgw_key cfg_uploads_keys[] = {
       ".mp4: video/mp4, .mp3: [audio/mpeg, audio/mp3]}" },
     { "require_size", cfgw_h_bool, UPL(require_size), 0, 0, "true" },
     { "overwrite", cfgw_h_bool, UPL(overwrite), 0, 0, "false" },
+    /* 0: multipart uploads are held to presign.max_file_size like the
+     * others; more lets them be larger, up to S3's 5 TiB object limit. */
+    { "max_multipart_size", cfgw_h_i64, UPL(max_multipart_size), 0, MULTIPART_MAX, "0" },
     { "max_filename_bytes", h_maxfn, UPL(max_filename_bytes), 1,
       KEYS_MAX_KEY_BYTES - KEY_UUID_BYTES - 1, "200" },
 };

@@ -241,6 +241,12 @@ void cfg_errors_free(struct cfg_errors *errs)
 
 /* ---------------------------------------------------------------- lookups */
 
+int64_t cfg_multipart_limit(const struct cfg *cfg)
+{
+    return cfg->uploads.max_multipart_size ? cfg->uploads.max_multipart_size
+                                           : cfg->presign.max_file_size;
+}
+
 const char *cfg_type_for_filename(const struct cfg *cfg, const char *filename)
 {
     const struct cfg_type *t = cfg_type_lookup(cfg, filename);

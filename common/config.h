@@ -80,6 +80,7 @@ struct cfg_uploads {
     size_t max_filename_bytes;
     bool require_size;              /* /upload-url without size: 400 size_required */
     bool overwrite;                 /* false: upload URLs sign If-None-Match: * */
+    int64_t max_multipart_size;     /* 0: presign.max_file_size (cfg_multipart_limit) */
 };
 
 struct cfg_cors {
@@ -179,6 +180,9 @@ void cfg_errors_free(struct cfg_errors *errs);
 
 /* Content type for a file name's extension (case-insensitive), or NULL. */
 const char *cfg_type_for_filename(const struct cfg *cfg, const char *filename);
+
+/* The largest total a multipart upload may reach. */
+int64_t cfg_multipart_limit(const struct cfg *cfg);
 
 /* The allowed_types entry for a file name's extension, or NULL. */
 const struct cfg_type *cfg_type_lookup(const struct cfg *cfg, const char *filename);

@@ -33,6 +33,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "s3addr.h"
+#include "s3post.h"
 #include "s3xml.h"
 #include "sigv4.h"
 
@@ -43,19 +44,32 @@
 #define S3_PROBE_TIMEOUT_MS 3000     /* answer before a load balancer's 5 s probe timeout */
 
 /* The "operation" label of presignd_s3_* metrics, by index. */
-enum { M_HEAD_OBJECT, M_HEAD_BUCKET, M_LIST_OBJECTS, M_DELETE_OBJECT, M_IMDS, M_COUNT };
+enum {
+    M_HEAD_OBJECT, M_HEAD_BUCKET, M_LIST_OBJECTS, M_DELETE_OBJECT, M_IMDS,
+    M_CREATE_MULTIPART, M_LIST_PARTS, M_COMPLETE_MULTIPART, M_ABORT_MULTIPART, M_COUNT
+};
 static const char *const metric_labels[M_COUNT] = {
     [M_HEAD_OBJECT] = "head_object", [M_HEAD_BUCKET] = "head_bucket",
     [M_LIST_OBJECTS] = "list_objects", [M_DELETE_OBJECT] = "delete_object",
-    [M_IMDS] = "imds",
+    [M_IMDS] = "imds", [M_CREATE_MULTIPART] = "create_multipart_upload",
+    [M_LIST_PARTS] = "list_parts", [M_COMPLETE_MULTIPART] = "complete_multipart_upload",
+    [M_ABORT_MULTIPART] = "abort_multipart_upload",
 };
 
 #define OPF_KEY    1u       /* about an object: a key is required */
 #define OPF_PROBE  2u       /* one attempt, a short timeout */
+#define OPF_ONCE   4u       /* not idempotent: never retried */
+
+#define S3_MAX_HEADERS 16   /* content-type and x-amz-meta-* of a call */
 
 struct s3_op;
 typedef int (*parse_fn)(struct s3_op *op, const char *body, size_t len, char *err, size_t errlen);
 static int parse_list(struct s3_op *op, const char *body, size_t len, char *err, size_t errlen);
+static int parse_initiate(struct s3_op *op, const char *body, size_t len, char *err,
+                          size_t errlen);
+static int parse_parts(struct s3_op *op, const char *body, size_t len, char *err, size_t errlen);
+static int parse_complete(struct s3_op *op, const char *body, size_t len, char *err,
+                          size_t errlen);
 
 static const struct opdef {
     const char *method;
@@ -73,6 +87,15 @@ static const struct opdef {
                            parse_list },
     [S3_DELETE_OBJECT] = { "DELETE", "DeleteObject", M_DELETE_OBJECT, OPF_KEY,
                            S3_MAX_OTHER_BODY, NULL },
+    [S3_CREATE_MULTIPART] = { "POST", "CreateMultipartUpload", M_CREATE_MULTIPART,
+                              OPF_KEY | OPF_ONCE, S3_MAX_OTHER_BODY, parse_initiate },
+    /* 1000 parts of about 150 bytes each. */
+    [S3_LIST_PARTS] = { "GET", "ListParts", M_LIST_PARTS, OPF_KEY, S3_MAX_LIST_BODY,
+                        parse_parts },
+    [S3_COMPLETE_MULTIPART] = { "POST", "CompleteMultipartUpload", M_COMPLETE_MULTIPART,
+                                OPF_KEY | OPF_ONCE, S3_MAX_OTHER_BODY, parse_complete },
+    [S3_ABORT_MULTIPART] = { "DELETE", "AbortMultipartUpload", M_ABORT_MULTIPART, OPF_KEY,
+                             S3_MAX_OTHER_BODY, NULL },
 };
 
 enum op_state { OPS_WAIT_CREDS, OPS_RUNNING, OPS_FINISH };
@@ -90,6 +113,8 @@ struct s3_op {
     char *body;
     size_t body_len;
     char *content_type;
+    struct sigv4_kv *headers;    /* more signed headers, owned */
+    size_t n_headers;
     char payload_sha256[65];
     struct httpc_call *call;
     struct event tev;
@@ -99,6 +124,8 @@ struct s3_op {
     enum s3_status status;
     char *code, *message;
     struct s3xml_list list;
+    struct s3xml_parts parts;
+    struct s3xml_upload upload;
 };
 
 TAILQ_HEAD(op_list, s3_op);
@@ -156,9 +183,16 @@ static void op_release(struct s3_op *op)
     free(op->query);
     free(op->body);
     free(op->content_type);
+    for (size_t i = 0; i < op->n_headers; i++) {
+        free((char *)op->headers[i].name);
+        free((char *)op->headers[i].value);
+    }
+    free(op->headers);
     free(op->code);
     free(op->message);
     s3xml_list_free(&op->list);
+    s3xml_parts_free(&op->parts);
+    s3xml_upload_free(&op->upload);
     free(op);
 }
 
@@ -204,8 +238,15 @@ static void deliver(struct s3_op *op, struct s3_result *r)
 
     r->objects = op->list.objects;
     r->n_objects = op->list.n_objects;
-    r->truncated = op->list.truncated;
+    r->truncated = op->list.truncated || op->parts.truncated;
     r->next_token = op->list.next_token;
+    r->upload_id = op->upload.upload_id;
+    r->location = op->upload.location;
+    if (op->upload.etag)
+        r->etag = op->upload.etag;
+    r->parts = op->parts.parts;
+    r->n_parts = op->parts.n_parts;
+    r->next_part_marker = op->parts.next_marker;
     /* Without credentials no S3 request was made: nothing to count. */
     if (r->status != S3_NO_CREDENTIALS) {
         metrics_s3_call(op->def->metric, metric_outcome(r->status, r->http_status), r->seconds);
@@ -301,7 +342,7 @@ static bool prepare(struct httpc_call *call, void *arg, char *err, size_t errlen
     struct s3_op *op = arg;
     struct s3_client *c = op->c;
     const struct creds *cr = credprov_get(c->creds);
-    struct sigv4_kv hdrs[1], out[SIGV4_MAX_OUT_HEADERS];
+    struct sigv4_kv hdrs[1 + S3_MAX_HEADERS], out[SIGV4_MAX_OUT_HEADERS];
     size_t n_hdrs = 0;
 
     if (!cr) {
@@ -311,6 +352,8 @@ static bool prepare(struct httpc_call *call, void *arg, char *err, size_t errlen
     }
     if (op->content_type)
         hdrs[n_hdrs++] = (struct sigv4_kv){ "content-type", op->content_type };
+    for (size_t i = 0; i < op->n_headers; i++)
+        hdrs[n_hdrs++] = op->headers[i];
     struct sigv4_creds sc = signing_creds(cr);
     struct sigv4_request req = {
         .method = op->def->method,
@@ -336,6 +379,8 @@ static bool prepare(struct httpc_call *call, void *arg, char *err, size_t errlen
     sigv4_headers_free(out, n);
     if (op->content_type)
         httpc_add_header(call, "Content-Type", op->content_type);
+    for (size_t i = 0; i < op->n_headers; i++)
+        httpc_add_header(call, op->headers[i].name, op->headers[i].value);
     httpc_add_header(call, "Accept", "application/xml");
     /* curl would add "Expect: 100-continue" to a large body: not signed. */
     if (op->body)
@@ -390,6 +435,31 @@ static int parse_list(struct s3_op *op, const char *body, size_t len, char *err,
     return s3xml_parse_list(body, len, &op->list, err, errlen);
 }
 
+static int parse_initiate(struct s3_op *op, const char *body, size_t len, char *err,
+                          size_t errlen)
+{
+    if (s3xml_parse_upload(body, len, "InitiateMultipartUploadResult", &op->upload, err,
+                           errlen) < 0)
+        return -1;
+    if (!op->upload.upload_id || !*op->upload.upload_id) {
+        errbuf_set(err, errlen, "CreateMultipartUpload answered without an UploadId");
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_parts(struct s3_op *op, const char *body, size_t len, char *err, size_t errlen)
+{
+    return s3xml_parse_parts(body, len, &op->parts, err, errlen);
+}
+
+static int parse_complete(struct s3_op *op, const char *body, size_t len, char *err,
+                          size_t errlen)
+{
+    return s3xml_parse_upload(body, len, "CompleteMultipartUploadResult", &op->upload, err,
+                              errlen);
+}
+
 /* The call of OP ended: its S3 outcome. */
 static void call_done(const struct httpc_response *res, void *arg)
 {
@@ -423,6 +493,13 @@ static void call_done(const struct httpc_response *res, void *arg)
         r.code = res->error;
         r.message = res->error_detail && *res->error_detail ? res->error_detail : NULL;
         r.http_status = 0;
+    } else if (res->status >= 200 && res->status < 300 && op->def->parse &&
+               res->body_len > 0 && s3xml_parse_error(res->body, res->body_len, &xe) == 0) {
+        /* CompleteMultipartUpload can fail after its 200 has been sent:
+         * the error document then comes as the body of that 200. */
+        r.status = S3_ERROR;
+        r.code = xe.code ? xe.code : "InternalError";
+        r.message = xe.message;
     } else if (res->status >= 200 && res->status < 300) {
         r.status = S3_OK;
         if (op->def->parse && op->def->parse(op, res->body, res->body_len, perr,
@@ -452,7 +529,7 @@ static void run(struct s3_op *op)
     struct httpc_spec spec = {
         .method = op->def->method,
         .name = op->def->name,
-        .max_attempts = c->cfg->s3.max_attempts,
+        .max_attempts = (op->def->flags & OPF_ONCE) ? 1 : c->cfg->s3.max_attempts,
         .attempt_timeout_ms = c->cfg->s3.request_timeout_ms,
         .connect_timeout_ms = c->cfg->s3.connect_timeout_ms,
         .max_body = op->def->max_body,
@@ -588,6 +665,16 @@ static bool copy_args(struct s3_op *op, const struct s3_call_args *a, const char
     }
     if (a->content_type && !(op->content_type = strdup(a->content_type)))
         return false;
+    if (a->n_headers > S3_MAX_HEADERS)
+        return false;
+    if (a->n_headers && !(op->headers = calloc(a->n_headers, sizeof *op->headers)))
+        return false;
+    for (size_t i = 0; i < a->n_headers; i++) {
+        char *n = strdup(a->headers[i].name), *v = strdup(a->headers[i].value);
+        op->headers[op->n_headers++] = (struct sigv4_kv){ n, v };
+        if (!n || !v)
+            return false;
+    }
     return true;
 }
 
@@ -669,6 +756,63 @@ struct s3_op *s3_delete_object(struct s3_client *c, const char *key, s3_done_cb 
     return s3_call(c, S3_DELETE_OBJECT, &(struct s3_call_args){ .key = key }, cb, arg);
 }
 
+struct s3_op *s3_create_multipart(struct s3_client *c, const char *key,
+                                  const char *content_type, const struct s3_param *meta,
+                                  size_t n_meta, s3_done_cb cb, void *arg)
+{
+    struct s3_param q[1] = { { "uploads", "" } };
+
+    return s3_call(c, S3_CREATE_MULTIPART, &(struct s3_call_args){
+                       .key = key, .query = q, .n_query = 1, .headers = meta,
+                       .n_headers = n_meta, .content_type = content_type },
+                   cb, arg);
+}
+
+struct s3_op *s3_list_parts(struct s3_client *c, const char *key, const char *upload_id,
+                            int marker, s3_done_cb cb, void *arg)
+{
+    char m[16];
+    struct s3_param q[3] = { { "uploadId", upload_id }, { "max-parts", "1000" } };
+    size_t n = 2;
+
+    if (marker > 0) {
+        snprintf(m, sizeof m, "%d", marker);
+        q[n++] = (struct s3_param){ "part-number-marker", m };
+    }
+    return s3_call(c, S3_LIST_PARTS, &(struct s3_call_args){
+                       .key = key, .query = q, .n_query = n }, cb, arg);
+}
+
+struct s3_op *s3_complete_multipart(struct s3_client *c, const char *key,
+                                    const char *upload_id, const struct s3_part *parts,
+                                    size_t n_parts, s3_done_cb cb, void *arg)
+{
+    struct s3_param q[1] = { { "uploadId", upload_id } };
+    struct buf body;
+    char err[128];
+
+    buf_init(&body, NULL, 0);
+    if (!s3xml_complete_body(&body, parts, n_parts, err, sizeof err)) {
+        buf_free(&body);
+        return NULL;
+    }
+    struct s3_op *op = s3_call(c, S3_COMPLETE_MULTIPART, &(struct s3_call_args){
+                                   .key = key, .query = q, .n_query = 1, .body = body.p,
+                                   .body_len = body.len, .content_type = "application/xml" },
+                               cb, arg);
+    buf_free(&body);
+    return op;
+}
+
+struct s3_op *s3_abort_multipart(struct s3_client *c, const char *key, const char *upload_id,
+                                 s3_done_cb cb, void *arg)
+{
+    struct s3_param q[1] = { { "uploadId", upload_id } };
+
+    return s3_call(c, S3_ABORT_MULTIPART, &(struct s3_call_args){
+                       .key = key, .query = q, .n_query = 1 }, cb, arg);
+}
+
 void s3_cancel(struct s3_op *op)
 {
     if (!op)
@@ -689,43 +833,61 @@ struct credprov *s3_credentials(struct s3_client *c)
 
 /* -------------------------------------------------------------- presign */
 
+/*
+ * The credentials to sign with now, and *EXPIRES cut to what they allow:
+ * a URL or policy must not outlive the credentials that signed it (S3
+ * would refuse it with a confusing 403 once they expire). NULL with ERR
+ * filled and *ST set when there are none.
+ */
+static const struct creds *signing_window(struct s3_client *c, long *expires, double *now,
+                                          enum s3_status *st, char *err, size_t errlen)
+{
+    *st = S3_ERROR;
+    if (*expires < 1) {
+        errbuf_set(err, errlen, "expiry must be at least one second");
+        return NULL;
+    }
+    if (*expires > S3_MAX_EXPIRES)
+        *expires = S3_MAX_EXPIRES;
+    const struct creds *cr = credprov_get(c->creds);
+    *st = S3_NO_CREDENTIALS;
+    if (!cr) {
+        errbuf_set(err, errlen, "no AWS credentials available");
+        return NULL;
+    }
+    *now = clock_wall();
+    if (cr->expiration > 0) {
+        double left = floor(cr->expiration - *now - S3_PRESIGN_MARGIN);
+        if (left < 1) {
+            errbuf_set(err, errlen, "no AWS credentials available: the current ones "
+                       "expire in %.0f s and have not been refreshed yet",
+                       cr->expiration - *now);
+            return NULL;
+        }
+        if (left < (double)*expires)
+            *expires = (long)left;
+    }
+    *st = S3_OK;
+    return cr;
+}
+
 enum s3_status s3_presign(struct s3_client *c, const struct s3_presign_req *pr,
                           struct s3_presigned *out, char *err, size_t errlen)
 {
     struct sigv4_kv hstack[8], qstack[8], *hdrs = hstack, *query = qstack;
     enum s3_status st = S3_ERROR;
     long expires = pr->expires;
+    double now = 0;
 
     memset(out, 0, sizeof *out);
     if (!c || !pr->method || !pr->key || !*pr->key) {
         errbuf_set(err, errlen, "no object key to presign");
         return S3_ERROR;
     }
-    if (expires < 1) {
-        errbuf_set(err, errlen, "expiry must be at least one second");
-        return S3_ERROR;
-    }
-    if (expires > S3_MAX_EXPIRES)
-        expires = S3_MAX_EXPIRES;
-    const struct creds *cr = credprov_get(c->creds);
-    if (!cr) {
-        errbuf_set(err, errlen, "no AWS credentials available");
-        return S3_NO_CREDENTIALS;
-    }
-    double now = clock_wall();
-    if (cr->expiration > 0) {
-        /* A URL must not outlive the credentials that signed it: S3 would
-         * refuse it with a confusing 403 once they expire. */
-        double left = floor(cr->expiration - now - S3_PRESIGN_MARGIN);
-        if (left < 1) {
-            errbuf_set(err, errlen, "no AWS credentials available: the current ones "
-                       "expire in %.0f s and have not been refreshed yet",
-                       cr->expiration - now);
-            return S3_NO_CREDENTIALS;
-        }
-        if (left < (double)expires)
-            expires = (long)left;
-    }
+    const struct creds *cr = signing_window(c, &expires, &now, &st, err, errlen);
+    if (!cr)
+        return st;
+    st = S3_ERROR;
     if (pr->n_headers > 8)
         hdrs = calloc(pr->n_headers, sizeof *hdrs);
     if (pr->n_query > 8)
@@ -772,4 +934,50 @@ void s3_presigned_free(struct s3_presigned *p)
         return;
     free(p->url);
     p->url = NULL;
+}
+
+/* ------------------------------------------------------------ POST policy */
+
+enum s3_status s3_presign_post(struct s3_client *c, const struct s3_post_req *pr,
+                               struct s3_posted *out, char *err, size_t errlen)
+{
+    enum s3_status st = S3_ERROR;
+    long expires = pr->expires;
+    double now = 0;
+
+    memset(out, 0, sizeof *out);
+    if (!c || !pr->key || !*pr->key || !pr->content_type) {
+        errbuf_set(err, errlen, "no object key to presign");
+        return S3_ERROR;
+    }
+    const struct creds *cr = signing_window(c, &expires, &now, &st, err, errlen);
+    if (!cr)
+        return st;
+    struct sigv4_creds sc = signing_creds(cr);
+    struct s3post_req req = {
+        .bucket = c->cfg->s3.bucket, .region = c->cfg->s3.region, .key = pr->key,
+        .content_type = pr->content_type, .min_size = pr->min_size, .max_size = pr->max_size,
+        .meta = pr->meta, .n_meta = pr->n_meta, .now = (time_t)now, .expires = expires,
+    };
+    if (s3post_fields(&req, &sc, &c->sigcache, &out->fields, &out->n_fields, err,
+                      errlen) < 0)
+        return S3_ERROR;
+    /* Where the form goes: the bucket itself (the key is a field). */
+    if (asprintf(&out->url, "%s://%s%s/", c->pub.scheme, c->pub.host, c->pub.base) < 0) {
+        out->url = NULL;
+        s3_posted_free(out);
+        errbuf_set(err, errlen, "out of memory");
+        return S3_ERROR;
+    }
+    out->expires_in = expires;
+    return S3_OK;
+}
+
+void s3_posted_free(struct s3_posted *p)
+{
+    if (!p)
+        return;
+    s3post_fields_free(p->fields, p->n_fields);
+    free(p->url);
+    memset(p, 0, sizeof *p);
 }

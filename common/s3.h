@@ -8,8 +8,9 @@
  * attempt of a call is signed afresh (SigV4 header auth, the payload hash
  * of a request body signed too); only idempotent operations are retried.
  * A call without usable credentials waits for a fetch in progress (at most
- * one attempt's timeout) or ends with S3_NO_CREDENTIALS; a URL is never
- * signed with credentials that expired, nor made to outlive them.
+ * one attempt's timeout) or ends with S3_NO_CREDENTIALS; a URL (or a POST
+ * policy) is never signed with credentials that expired, nor made to
+ * outlive them.
  */
 #ifndef PRESIGND_S3_H
 #define PRESIGND_S3_H
@@ -40,6 +41,14 @@ enum s3_opcode {
     S3_PROBE_BUCKET,     /* HeadBucket as a health probe: one attempt, at most 3 s */
     S3_LIST_OBJECTS,
     S3_DELETE_OBJECT,
+    /* Multipart uploads: presignd makes these itself, only the part PUTs go
+     * from clients to S3. Create and Complete are not retried (neither is
+     * idempotent: a second Create leaves an orphan upload, a second
+     * Complete answers NoSuchUpload). */
+    S3_CREATE_MULTIPART,     /* POST ?uploads: result upload_id */
+    S3_LIST_PARTS,           /* GET ?uploadId=: one page of parts */
+    S3_COMPLETE_MULTIPART,   /* POST ?uploadId= with the part list: location */
+    S3_ABORT_MULTIPART,      /* DELETE ?uploadId= */
 };
 
 struct s3_param {
@@ -52,9 +61,18 @@ struct s3_call_args {
     const char *key;                    /* NULL: the bucket */
     const struct s3_param *query;       /* any number, unencoded */
     size_t n_query;
+    const struct s3_param *headers;     /* more headers to send, signed (x-amz-meta-*) */
+    size_t n_headers;
     const char *body;                   /* request body (POST/PUT), NULL for none */
     size_t body_len;
     const char *content_type;           /* of the body */
+};
+
+/* One part of a multipart upload. */
+struct s3_part {
+    int number;            /* 1..10000 */
+    int64_t size;          /* -1: not known */
+    char *etag;            /* with its quotes removed */
 };
 
 struct s3_object {
@@ -83,6 +101,14 @@ struct s3_result {
     size_t n_objects;
     bool truncated;
     const char *next_token;  /* NextContinuationToken, NULL when none */
+
+    /* multipart: Create (upload_id), ListParts (parts, truncated,
+     * next_part_marker), Complete (location, etag) */
+    const char *upload_id;
+    const struct s3_part *parts;
+    size_t n_parts;
+    int next_part_marker;
+    const char *location;
 };
 
 /* Called once per operation; RES and everything it points to live only
@@ -108,6 +134,20 @@ struct s3_op *s3_probe_bucket(struct s3_client *c, s3_done_cb cb, void *arg);
 struct s3_op *s3_list_objects(struct s3_client *c, const char *prefix, int max_keys,
                               const char *token, s3_done_cb cb, void *arg);
 struct s3_op *s3_delete_object(struct s3_client *c, const char *key, s3_done_cb cb, void *arg);
+
+/* Multipart: CONTENT_TYPE and META (x-amz-meta-* headers, N_META) go on
+ * the object; MARKER is the part number after which a page starts (0 for
+ * the first); PARTS are the ones to assemble, their ETags quoted or not. */
+struct s3_op *s3_create_multipart(struct s3_client *c, const char *key,
+                                  const char *content_type, const struct s3_param *meta,
+                                  size_t n_meta, s3_done_cb cb, void *arg);
+struct s3_op *s3_list_parts(struct s3_client *c, const char *key, const char *upload_id,
+                            int marker, s3_done_cb cb, void *arg);
+struct s3_op *s3_complete_multipart(struct s3_client *c, const char *key,
+                                    const char *upload_id, const struct s3_part *parts,
+                                    size_t n_parts, s3_done_cb cb, void *arg);
+struct s3_op *s3_abort_multipart(struct s3_client *c, const char *key, const char *upload_id,
+                                 s3_done_cb cb, void *arg);
 
 /* The callback of OP will not run; safe to call from any callback except
  * OP's own. A NULL OP is ignored. */
@@ -142,5 +182,33 @@ struct s3_presigned {
 enum s3_status s3_presign(struct s3_client *c, const struct s3_presign_req *req,
                           struct s3_presigned *out, char *err, size_t errlen);
 void s3_presigned_free(struct s3_presigned *p);
+
+/* A browser form upload (S3 POST Object): see s3post.h for what the
+ * policy enforces. */
+struct s3_post_req {
+    const char *key;                    /* exact */
+    const char *content_type;           /* exact */
+    int64_t min_size, max_size;         /* content-length-range */
+    const struct s3_param *meta;        /* x-amz-meta-NAME: value (NAME without the prefix) */
+    size_t n_meta;
+    long expires;                       /* seconds; capped like a URL's */
+};
+
+struct s3_post_field {
+    char *name;
+    char *value;
+};
+
+struct s3_posted {
+    char *url;                          /* the bucket's URL, ending in '/' */
+    struct s3_post_field *fields;       /* to send in this order, the file last */
+    size_t n_fields;
+    long expires_in;
+};
+
+/* Sign a POST policy for REQ; same outcomes as s3_presign(). */
+enum s3_status s3_presign_post(struct s3_client *c, const struct s3_post_req *req,
+                               struct s3_posted *out, char *err, size_t errlen);
+void s3_posted_free(struct s3_posted *p);
 
 #endif

@@ -1,8 +1,11 @@
 /*
- * s3xml.h - the two XML documents the S3 client reads, parsed with expat:
- * a ListObjectsV2 result and an S3 error document.
+ * s3xml.h - the XML documents the S3 client reads, parsed with expat: a
+ * ListObjectsV2 result, the three answers of a multipart upload
+ * (InitiateMultipartUploadResult, ListPartsResult,
+ * CompleteMultipartUploadResult) and an S3 error document; and the one it
+ * writes, the part list of CompleteMultipartUpload.
  *
- * Both parsers are pure (no I/O), refuse DTDs (S3 never sends one, and a DTD
+ * The parsers are pure (no I/O), refuse DTDs (S3 never sends one, and a DTD
  * is how entity-expansion attacks start) and bound the text they collect.
  */
 #ifndef PRESIGND_S3XML_H
@@ -29,6 +32,42 @@ struct s3xml_list {
 int s3xml_parse_list(const char *xml, size_t len, struct s3xml_list *out,
                      char *err, size_t errlen);
 void s3xml_list_free(struct s3xml_list *l);
+
+struct s3xml_parts {
+    struct s3_part *parts;       /* n_parts entries, etag malloc'd */
+    size_t n_parts;
+    bool truncated;
+    int next_marker;             /* <NextPartNumberMarker>, 0 when none */
+};
+
+/* Parse a ListPartsResult. 0, or -1 with ERR filled (OUT empty). */
+int s3xml_parse_parts(const char *xml, size_t len, struct s3xml_parts *out,
+                      char *err, size_t errlen);
+void s3xml_parts_free(struct s3xml_parts *p);
+
+/* What InitiateMultipartUploadResult and CompleteMultipartUploadResult
+ * say; fields absent from the document stay NULL. */
+struct s3xml_upload {
+    char *upload_id;
+    char *location;
+    char *bucket;
+    char *key;
+    char *etag;                  /* quotes removed */
+};
+
+/* Parse either document (ROOT names it). 0, or -1 with ERR filled. */
+int s3xml_parse_upload(const char *xml, size_t len, const char *root,
+                       struct s3xml_upload *out, char *err, size_t errlen);
+void s3xml_upload_free(struct s3xml_upload *u);
+
+/*
+ * The body of CompleteMultipartUpload for N parts, into B: each ETag is
+ * written quoted whether the caller's had quotes or not. False when an
+ * ETag holds characters no ETag has (ERR says which part).
+ */
+struct buf;
+bool s3xml_complete_body(struct buf *b, const struct s3_part *parts, size_t n,
+                         char *err, size_t errlen);
 
 struct s3xml_error {
     char *code;       /* <Code>, NULL when absent */

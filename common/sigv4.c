@@ -530,6 +530,45 @@ static void add_scope(struct buf *b, const struct sigv4_request *req,
     buf_add(b, "/aws4_request");
 }
 
+bool sigv4_post_credential(const struct sigv4_creds *creds, const char *region, time_t now,
+                           char *out, size_t outlen)
+{
+    char amz_date[17];
+    struct buf b;
+    struct sigv4_request req = { .region = region, .service = "s3" };
+
+    sigv4_amz_date(now, amz_date);
+    buf_init(&b, out, outlen);
+    b.limit = outlen - 1;
+    add_scope(&b, &req, amz_date, creds);
+    bool ok = !buf_failed(&b) && b.p == out;
+    buf_free(&b);
+    return ok;
+}
+
+bool sigv4_sign_policy(const char *policy_b64, const struct sigv4_creds *creds,
+                       const char *region, time_t now, struct sigv4_cache *cache,
+                       char sig_hex[65], char *err, size_t errlen)
+{
+    char amz_date[17], date[9];
+    unsigned char key[32], sig[32];
+
+    sigv4_amz_date(now, amz_date);
+    memcpy(date, amz_date, 8);
+    date[8] = '\0';
+    /* Unlike a request's, this signature covers the policy alone: no
+     * canonical request, no string-to-sign header lines. */
+    bool ok = derive_key(creds, date, region, "s3", cache, key) &&
+              digest_hmac_sha256(key, 32, policy_b64, strlen(policy_b64), sig, true);
+    OPENSSL_cleanse(key, sizeof key);
+    if (!ok) {
+        errbuf_set(err, errlen, "HMAC-SHA256 failed");
+        return false;
+    }
+    digest_hex(sig, 32, sig_hex);
+    return true;
+}
+
 /* Append an encoded name=value to Q (which has room) and ARENA. Neither
  * NAME nor VALUE may point into ARENA. */
 static void push_query(struct buf *arena, struct enc_kv *q, size_t *n,

@@ -80,6 +80,23 @@ int sigv4_sign_headers(const struct sigv4_request *req, const char *payload_sha2
 void sigv4_headers_free(struct sigv4_kv *out, int n);
 
 /*
+ * A browser upload's POST policy (S3 "POST Object", SigV4): the form fields
+ * that name the signer, and the signature of the policy.
+ *
+ * sigv4_post_credential() writes the x-amz-credential field for CREDS,
+ * REGION and the date of NOW ("AKID/YYYYMMDD/REGION/s3/aws4_request") into
+ * OUT; the policy must state it, so it comes first. sigv4_sign_policy()
+ * signs POLICY_B64 (the base64 of the policy document, itself the string
+ * to sign) with the key of the same scope; SIG_HEX gets the hex HMAC, the
+ * x-amz-signature field. False with ERR filled (out of memory, HMAC).
+ */
+bool sigv4_post_credential(const struct sigv4_creds *creds, const char *region, time_t now,
+                           char *out, size_t outlen);
+bool sigv4_sign_policy(const char *policy_b64, const struct sigv4_creds *creds,
+                       const char *region, time_t now, struct sigv4_cache *cache,
+                       char sig_hex[65], char *err, size_t errlen);
+
+/*
  * S3 URI encoding: every byte outside the RFC 3986 unreserved set
  * (A-Z a-z 0-9 - . _ ~) becomes %XX (upper-case hex); '/' is kept when
  * KEEP_SLASH. Returns a malloc'd string.

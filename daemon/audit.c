@@ -41,7 +41,8 @@ void audit_write(const struct req *r, int status)
     add_str(&b, "request_id", r->id);
     add_str(&b, "principal", r->who.name);
     add_str(&b, "auth", r->who.auth ? r->who.auth : "none");
-    add_str(&b, "action", rt->action ? rt->action : cfg_perm_name(rt->perm));
+    add_str(&b, "action", r->audit.action ? r->audit.action
+                          : rt->action ? rt->action : cfg_perm_name(rt->perm));
     add_str(&b, rt->perm == CFG_PERM_LIST ? "prefix" : "key", r->audit.subject);
     jsonw_key(&b, "size");
     if (r->audit.size >= 0)
@@ -49,6 +50,8 @@ void audit_write(const struct req *r, int status)
     else
         buf_add(&b, "null");
     add_str(&b, "content_type", r->audit.content_type);
+    if (r->audit.upload_id)
+        add_str(&b, "upload_id", r->audit.upload_id);
     add_str(&b, "client", r->client);
     const char *outcome = status >= 200 && status < 300 ? "granted"
                           : r->error_code ? r->error_code

@@ -198,24 +198,34 @@ void handle_head_object(struct req *r, const char *key, s3_done_cb done)
         req_fail(r, 503, "s3_unavailable", "cannot start the S3 request");
 }
 
-void handle_delete_file(struct req *r)
+char *handle_path_param(struct req *r, const char *name)
 {
     size_t raw_len = 0, len = 0;
-    const char *raw = route_param(&r->match, "file_key", &raw_len);
+    const char *raw = route_param(&r->match, name, &raw_len);
     char *enc = strndup(raw ? raw : "", raw_len);
 
     /* Path decoding: '+' stays '+' (it is not a space in a path). */
-    char *key = enc ? evhttp_uridecode(enc, 0, &len) : NULL;
+    char *v = enc ? evhttp_uridecode(enc, 0, &len) : NULL;
     free(enc);
-    if (!key) {
+    if (!v) {
         req_fail(r, 500, "internal_error", "out of memory");
-        return;
+        return NULL;
     }
-    if (strlen(key) != len) {
-        free(key);
-        req_fail(r, 400, "invalid_file_key", "invalid file_key: contains NUL");
-        return;
+    if (strlen(v) != len) {
+        free(v);
+        req_fail(r, 400, strcmp(name, "file_key") ? "invalid_field" : "invalid_file_key",
+                 "invalid %s: contains NUL", name);
+        return NULL;
     }
+    return v;
+}
+
+void handle_delete_file(struct req *r)
+{
+    char *key = handle_path_param(r, "file_key");
+
+    if (!key)
+        return;
     r->key = key;
     req_audit_subject(r, key);
     if (!handle_key_allowed(r, key))

@@ -153,6 +153,68 @@ static const char *upload_type(struct req *r, const struct cfg_type *t, const ch
     return NULL;
 }
 
+bool handle_new_upload(struct req *r, const char *filename, const char *ctype, char **key,
+                       const char **type)
+{
+    const struct cfg *cfg = r->api->cfg;
+    char err[256];
+
+    *key = NULL;
+    if (strlen(filename) > MAX_FILENAME_INPUT) {
+        req_fail(r, 400, "invalid_filename", "filename longer than %d bytes",
+                 MAX_FILENAME_INPUT);
+        return false;
+    }
+    /* The type is decided on the name the key will end with. */
+    char *clean = keys_sanitize_filename(filename, cfg->uploads.max_filename_bytes, err,
+                                         sizeof err);
+    if (!clean) {
+        req_fail(r, 400, "invalid_filename", "invalid filename: %s", err);
+        return false;
+    }
+    const struct cfg_type *t = cfg_type_lookup(cfg, clean);
+    if (!t) {
+        char shown[64];
+        shown_extension(clean, shown, sizeof shown);
+        free(clean);
+        req_fail(r, 400, "file_type_not_allowed", "file type '%s' is not allowed", shown);
+        return false;
+    }
+    if (!(*type = upload_type(r, t, ctype))) {
+        free(clean);
+        return false;
+    }
+    /* Minted under the principal's prefix (all of uploads.prefix without
+     * auth): the key rules decide, keys.h. */
+    *key = keys_new_upload_key(r->who.prefix, clean, cfg->uploads.max_filename_bytes, err,
+                               sizeof err);
+    free(clean);
+    if (!*key) {
+        req_fail(r, 400, "invalid_filename", "invalid filename: %s", err);
+        return false;
+    }
+    free(r->audit.content_type);
+    r->audit.content_type = strdup(*type);
+    return true;
+}
+
+bool handle_size_ok(struct req *r, bool sized, int64_t size, int64_t limit, bool required)
+{
+    if (sized && size > limit) {
+        req_fail(r, 413, "file_too_large", "file size %" PRId64 " exceeds the maximum of %"
+                 PRId64 " bytes", size, limit);
+        return false;
+    }
+    if (!sized && required) {
+        /* Without a signed length S3 takes any length up to 5 GB: the limit
+         * would be a number in the answer, not a limit. */
+        req_fail(r, 400, "size_required", "field 'size' is required: the upload URL signs "
+                 "the file's exact length (at most %" PRId64 " bytes)", limit);
+        return false;
+    }
+    return true;
+}
+
 void handle_upload_url(struct req *r)
 {
     const struct cfg *cfg = r->api->cfg;
@@ -167,63 +229,21 @@ void handle_upload_url(struct req *r)
     const char *sha256 = failed ? NULL : body_digest(r, "sha256", BODY_SHA256_BYTES, &failed);
     if (failed)
         return;
-    if (strlen(filename) > MAX_FILENAME_INPUT) {
-        req_fail(r, 400, "invalid_filename", "filename longer than %d bytes",
-                 MAX_FILENAME_INPUT);
-        return;
-    }
     bool sized = body_int64(r, "size", 0, &size, &failed);
     if (failed)
         return;
-
-    /* The type is decided on the name the key will end with. */
-    char *clean = keys_sanitize_filename(filename, cfg->uploads.max_filename_bytes, err,
-                                         sizeof err);
-    if (!clean) {
-        req_fail(r, 400, "invalid_filename", "invalid filename: %s", err);
+    const char *type;
+    char *key;
+    if (!handle_new_upload(r, filename, ctype, &key, &type))
         return;
-    }
-    const struct cfg_type *t = cfg_type_lookup(cfg, clean);
-    if (!t) {
-        char shown[64];
-        shown_extension(clean, shown, sizeof shown);
-        free(clean);
-        req_fail(r, 400, "file_type_not_allowed", "file type '%s' is not allowed", shown);
-        return;
-    }
-    const char *type = upload_type(r, t, ctype);
-    if (!type) {
-        free(clean);
-        return;
-    }
-    if (sized && size > cfg->presign.max_file_size) {
-        free(clean);
-        req_fail(r, 413, "file_too_large", "file size %" PRId64 " exceeds the maximum of %"
-                 PRId64 " bytes", size, cfg->presign.max_file_size);
-        return;
-    }
-    if (!sized && cfg->uploads.require_size) {
-        /* Without a signed Content-Length S3 takes any length up to 5 GB:
-         * max_file_size would be a number in the answer, not a limit. */
-        free(clean);
-        req_fail(r, 400, "size_required", "field 'size' is required: the upload URL signs "
-                 "the file's exact length (at most %" PRId64 " bytes)",
-                 cfg->presign.max_file_size);
+    if (!handle_size_ok(r, sized, size, cfg->presign.max_file_size,
+                        cfg->uploads.require_size)) {
+        free(key);
         return;
     }
     if (!sized)
         size = -1;
     r->audit.size = size;
-    r->audit.content_type = strdup(type);
-    /* Minted under the principal's prefix (all of uploads.prefix without
-     * auth): the key rules decide, keys.h. */
-    char *key = keys_new_upload_key(r->who.prefix, clean, cfg->uploads.max_filename_bytes,
-                                    err, sizeof err);
-    free(clean);
-    if (!key) {
-        req_fail(r, 400, "invalid_filename", "invalid filename: %s", err);
-        return;
-    }
 
     /* Every header here is signed: S3 refuses a PUT whose value differs or
      * that leaves one out. */
@@ -261,6 +281,67 @@ void handle_upload_url(struct req *r)
     reply_upload(r, &p, key, type, size, &u, expires_at);
     s3_presigned_free(&p);
     free(key);
+}
+
+const char *const handle_form_fields[] = { "filename", "content_type", "size", NULL };
+
+/*
+ * POST /upload-form: a presigned POST policy for a plain HTML form (or any
+ * client that form-POSTs): the fields to put in the form before the file.
+ * S3 itself checks the key, the Content-Type and the length (the exact size
+ * when one is given, else 0..max_file_size), so no size is required here.
+ */
+void handle_upload_form(struct req *r)
+{
+    const struct cfg *cfg = r->api->cfg;
+    char err[256], *key = NULL, at[32];
+    bool failed = false;
+    int64_t size = -1;
+    const char *type;
+
+    const char *filename = body_string(r, "filename", BODY_REQUIRED, &failed);
+    const char *ctype = failed ? NULL
+                               : body_string(r, "content_type", BODY_EMPTY_IS_ABSENT, &failed);
+    bool sized = !failed && body_int64(r, "size", 0, &size, &failed);
+    if (failed || !handle_new_upload(r, filename, ctype, &key, &type))
+        return;
+    if (!handle_size_ok(r, sized, size, cfg->presign.max_file_size, false)) {
+        free(key);
+        return;
+    }
+    struct s3_post_req pr = {
+        .key = key, .content_type = type, .min_size = sized ? size : 0,
+        .max_size = sized ? size : cfg->presign.max_file_size,
+        .expires = cfg->presign.expires,
+    };
+    struct s3_posted p = { 0 };
+    enum s3_status st = s3_presign_post(r->api->s3, &pr, &p, err, sizeof err);
+    if (st != S3_OK) {
+        free(key);
+        req_fail_presign(r, st, err);
+        return;
+    }
+    metrics_presign(METRICS_PRESIGN_UPLOAD);
+    req_audit_subject(r, key);
+    r->audit.size = sized ? size : -1;
+    time_t expires_at = (time_t)clock_wall() + (time_t)p.expires_in;
+    r->audit.expires_at = (double)expires_at;
+
+    struct json_object *o = json_object_new_object(), *f = json_object_new_object();
+    add_string(o, "method", "POST");
+    add_string(o, "url", p.url);
+    for (size_t i = 0; i < p.n_fields; i++)
+        add_string(f, p.fields[i].name, p.fields[i].value);
+    json_object_object_add(o, "fields", f);
+    add_string(o, "file_key", key);
+    add_string(o, "content_type", type);
+    json_object_object_add(o, "expires_in", json_object_new_int64(p.expires_in));
+    add_string(o, "expires_at", http_time_iso(expires_at, at, sizeof at) ? at : NULL);
+    json_object_object_add(o, "size", sized ? json_object_new_int64(size) : NULL);
+    json_object_object_add(o, "max_file_size", json_object_new_int64(cfg->presign.max_file_size));
+    s3_posted_free(&p);
+    free(key);
+    req_reply_json(r, 200, o, REQ_NO_STORE);
 }
 
 static void download_head_done(const struct s3_result *res, void *arg)

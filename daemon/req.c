@@ -145,8 +145,11 @@ static void req_free(struct req *r)
     auth_forget(r);
     free(r->audit.subject);
     free(r->audit.content_type);
+    free(r->audit.upload_id);
     free(r->path);
     free(r->key);
+    if (r->ctx && r->ctx_free)
+        r->ctx_free(r->ctx);
     free(r);
 }
 
@@ -261,6 +264,9 @@ void req_fail(struct req *r, int status, const char *code, const char *fmt, ...)
     struct json_object *o = json_object_new_object();
     json_object_object_add(o, "detail", json_object_new_string(detail));
     json_object_object_add(o, "error_code", json_object_new_string(code));
+    /* Uppy shows a 4xx answer's "message" to its user. */
+    if (r->match.route && (r->match.route->flags & ROUTE_MESSAGE))
+        json_object_object_add(o, "message", json_object_new_string(detail));
     req_reply_json(r, status, o, REQ_NO_STORE);
 }
 

@@ -49,6 +49,8 @@ struct principal {
 /* What the audit line of a request says besides who and the outcome. */
 struct req_audit {
     char *subject;                  /* the key, or the listing prefix */
+    const char *action;             /* overrides the route's (POST /s3/sign); static */
+    char *upload_id;                /* of a multipart upload */
     int64_t size;                   /* -1: not known */
     char *content_type;
     double expires_at;              /* of a granted URL; 0: none */
@@ -80,6 +82,8 @@ struct req {
     bool s3_used;
     struct event *watch;            /* EOF watch on the client socket, or NULL */
     char *key;                      /* the object key the request is about */
+    void *ctx;                      /* a handler's state across S3 calls, or NULL */
+    void (*ctx_free)(void *ctx);    /* frees CTX with the request */
     struct principal who;
     struct req_audit audit;
     const char *error_code;         /* of the error answer, for the audit log */

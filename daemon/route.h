@@ -32,6 +32,7 @@ typedef void (*route_handler)(struct req *r);
 #define ROUTE_PUBLIC    1u  /* never needs credentials: load balancers, browsers */
 #define ROUTE_METRICS   2u  /* moves to server.metrics_listen when that is set */
 #define ROUTE_UNLISTED  4u  /* not in the endpoint list of GET / */
+#define ROUTE_MESSAGE   8u  /* errors carry "message" too (Uppy shows it) */
 
 #define ROUTE_MAX_PARAMS 4
 

@@ -233,10 +233,10 @@ def emit(name, kind, method, url, region, creds, when, expires, path,
 
 
 def presign(name, method, key, region, style, creds, when, expires,
-            extra_params=None, extra_headers=()):
+            extra_params=None, extra_headers=(), op=None):
     _Clock.now = when
-    op = {"GET": "get_object", "PUT": "put_object", "HEAD": "head_object",
-          "DELETE": "delete_object"}[method]
+    op = op or {"GET": "get_object", "PUT": "put_object", "HEAD": "head_object",
+                "DELETE": "delete_object"}[method]
     params = {"Bucket": BUCKET, "Key": key}
     params.update(extra_params or {})
     url = client(region, style, creds).generate_presigned_url(
@@ -268,6 +268,27 @@ def header_auth(name, op, region, style, creds, when, key=None, **kw):
         else ("/" + BUCKET if style == "path" else "/")
     emit(name, "header", req.method, req.url, region, creds, when, 0, path,
          split_query(parts.query), extra, hdrs["x-amz-content-sha256"], auth)
+
+
+def post_policy(name, key, region, creds, when, fields, conditions):
+    """botocore's generate_presigned_post (S3SigV4PostAuth) at a fixed time:
+    the C side must sign botocore's policy to botocore's signature and name
+    the same credential scope. Row: payload = the base64 policy, query =
+    x-amz-credential and x-amz-date, expected = x-amz-signature."""
+    _Clock.now = when
+    akid, secret, token = creds
+    post = client(region, "virtual", creds).generate_presigned_post(
+        BUCKET, key, Fields=dict(fields), Conditions=list(conditions), ExpiresIn=3600)
+    f = post["fields"]
+    if (token or None) != f.get("x-amz-security-token"):
+        raise SystemExit(f"{name}: security token field")
+    ROWS.append("\t".join([
+        name, "post", "POST", "https", hx(""), hx(""), region,
+        hx(akid), hx(secret), hx(token or ""),
+        str(calendar.timegm(when.timetuple())), "3600", hx(f["policy"]),
+        kvs([("x-amz-credential", f["x-amz-credential"]), ("x-amz-date", f["x-amz-date"])]),
+        "", hx(f["x-amz-signature"]),
+    ]))
 
 
 def raw_header_auth(name, method, scheme, host, path, params, headers,
@@ -336,6 +357,25 @@ def main():
             header_auth(f"delete-object-{i}", "delete_object",
                         REGIONS[(i + 2) % 3], style,
                         cred_sets[(i + 3) % len(cred_sets)], when, key=key)
+
+    # Presigned UploadPart: uploadIds carry characters that need encoding.
+    upload_ids = ["2~EGHvcgi4GEZ0XIEqE3XnD43QESHKKpq", "VXBsb2FkIElE+/=", "a b~c%d"]
+    for i, uid in enumerate(upload_ids):
+        for style in STYLES:
+            presign(f"presign-upload-part-{i}-{style}", "PUT", keys[i + 5], REGIONS[i % 3],
+                    style, cred_sets[i % len(cred_sets)], TIMES[i % 3], 600,
+                    {"UploadId": uid, "PartNumber": i * 4000 + 1}, op="upload_part")
+
+    # POST policies: tokens, metadata, odd keys and types in the document.
+    for i in range(12):
+        key = keys[i * 7 % n_keys]
+        post_policy(f"post-{i}", key, REGIONS[i % 3], cred_sets[i % len(cred_sets)],
+                    TIMES[i % 3],
+                    {"Content-Type": content_types[i % len(content_types)],
+                     "x-amz-meta-caption": "caf\u00e9 %d" % i},
+                    [["eq", "$Content-Type", content_types[i % len(content_types)]],
+                     ["content-length-range", 0, 1000 * (i + 1)],
+                     {"x-amz-meta-caption": "caf\u00e9 %d" % i}])
 
     # Presigned GETs with response-* overrides: query values with odd bytes.
     dispositions = ['attachment; filename="é x.pdf"', "inline",

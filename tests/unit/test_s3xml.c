@@ -2,7 +2,9 @@
  * test_s3xml.c - the expat parsers of common/s3xml.c: ListObjectsV2 results
  * (entities and UTF-8 in keys, quoted ETags, truncation with a continuation
  * token, empty listings, elements we skip) and S3 error documents, plus the
- * documents they must refuse (malformed, wrong root, DTDs, bad numbers).
+ * documents they must refuse (malformed, wrong root, DTDs, bad numbers);
+ * the multipart answers (ListParts pages, Initiate and Complete results)
+ * and the part list presignd writes for CompleteMultipartUpload.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "s3xml.h"
 
 #define NS "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\""
@@ -243,6 +246,128 @@ static void error_refused(void **state)
     }
 }
 
+/* ---- multipart */
+
+static void parts_pages(void **state)
+{
+    (void)state;
+    char err[256];
+    struct s3xml_parts p;
+    const char *xml =
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
+        "<ListPartsResult " NS "><Bucket>b</Bucket><Key>k</Key><UploadId>u</UploadId>"
+        "<PartNumberMarker>0</PartNumberMarker><NextPartNumberMarker>2</NextPartNumberMarker>"
+        "<MaxParts>2</MaxParts><IsTruncated>true</IsTruncated>"
+        "<Part><PartNumber>1</PartNumber><LastModified>2026-11-30T12:00:00.000Z</LastModified>"
+        "<ETag>&quot;7ac66c0f148de9519b8bd264312c4d64&quot;</ETag><Size>5242880</Size></Part>"
+        "<Part><ETag>\"abc-2\"</ETag><Size>3</Size><PartNumber>2</PartNumber></Part>"
+        "</ListPartsResult>";
+    assert_int_equal(s3xml_parse_parts(xml, strlen(xml), &p, err, sizeof err), 0);
+    assert_int_equal(p.n_parts, 2);
+    assert_true(p.truncated);
+    assert_int_equal(p.next_marker, 2);
+    assert_int_equal(p.parts[0].number, 1);
+    assert_int_equal(p.parts[0].size, 5242880);
+    assert_string_equal(p.parts[0].etag, "7ac66c0f148de9519b8bd264312c4d64");
+    assert_int_equal(p.parts[1].number, 2);
+    assert_string_equal(p.parts[1].etag, "abc-2");
+    s3xml_parts_free(&p);
+
+    const char *last = "<ListPartsResult><IsTruncated>false</IsTruncated>"
+                       "<NextPartNumberMarker></NextPartNumberMarker></ListPartsResult>";
+    assert_int_equal(s3xml_parse_parts(last, strlen(last), &p, err, sizeof err), 0);
+    assert_int_equal(p.n_parts, 0);
+    assert_false(p.truncated);
+    assert_int_equal(p.next_marker, 0);
+    s3xml_parts_free(&p);
+}
+
+static void parts_refused(void **state)
+{
+    (void)state;
+    static const char *bad[] = {
+        "<ListBucketResult/>",
+        "<ListPartsResult><Part><PartNumber>0</PartNumber><ETag>a</ETag></Part></ListPartsResult>",
+        "<ListPartsResult><Part><PartNumber>10001</PartNumber><ETag>a</ETag></Part>"
+        "</ListPartsResult>",
+        "<ListPartsResult><Part><PartNumber>x</PartNumber><ETag>a</ETag></Part></ListPartsResult>",
+        "<ListPartsResult><Part><ETag>a</ETag></Part></ListPartsResult>",
+        "<ListPartsResult><Part><PartNumber>1</PartNumber></Part></ListPartsResult>",
+        "<ListPartsResult><Part><PartNumber>1</PartNumber><ETag>a</ETag><Size>-1</Size></Part>"
+        "</ListPartsResult>",
+        "<ListPartsResult><NextPartNumberMarker>99999</NextPartNumberMarker></ListPartsResult>",
+        "<ListPartsResult><IsTruncated>yes</IsTruncated></ListPartsResult>",
+        "<ListPartsResult><Part><PartNumber>1</PartNumber><ETag>a",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char err[256] = "";
+        struct s3xml_parts p;
+        if (s3xml_parse_parts(bad[i], strlen(bad[i]), &p, err, sizeof err) == 0)
+            fail_msg("accepted: %s", bad[i]);
+        assert_int_equal(p.n_parts, 0);
+        assert_non_null(strstr(err, "ListParts response"));
+    }
+}
+
+static void upload_documents(void **state)
+{
+    (void)state;
+    char err[256];
+    struct s3xml_upload u;
+    const char *init = "<InitiateMultipartUploadResult " NS "><Bucket>b</Bucket>"
+                       "<Key>uploads/a b.bin</Key><UploadId>2~xyz</UploadId>"
+                       "</InitiateMultipartUploadResult>";
+    assert_int_equal(s3xml_parse_upload(init, strlen(init), "InitiateMultipartUploadResult",
+                                        &u, err, sizeof err), 0);
+    assert_string_equal(u.upload_id, "2~xyz");
+    assert_string_equal(u.key, "uploads/a b.bin");
+    assert_null(u.location);
+    s3xml_upload_free(&u);
+    const char *done = "<CompleteMultipartUploadResult><Location>http://h/b/k</Location>"
+                       "<Bucket>b</Bucket><Key>k</Key><ETag>\"e-3\"</ETag>"
+                       "</CompleteMultipartUploadResult>";
+    assert_int_equal(s3xml_parse_upload(done, strlen(done), "CompleteMultipartUploadResult",
+                                        &u, err, sizeof err), 0);
+    assert_string_equal(u.location, "http://h/b/k");
+    assert_string_equal(u.etag, "e-3");
+    s3xml_upload_free(&u);
+    /* The error S3 may send in a 200 to Complete is not a result. */
+    const char *e = "<Error><Code>InternalError</Code></Error>";
+    assert_int_equal(s3xml_parse_upload(e, strlen(e), "CompleteMultipartUploadResult", &u,
+                                        err, sizeof err), -1);
+}
+
+static void complete_body(void **state)
+{
+    (void)state;
+    char err[128];
+    struct buf b;
+    struct s3_part parts[3] = {
+        { 1, -1, "\"7ac66c0f148de9519b8bd264312c4d64\"" },   /* as S3 gave it */
+        { 2, -1, "7AC66C0F148DE9519B8BD264312C4D65" },       /* Uppy 6: unquoted */
+        { 3, -1, "abc-2" },
+    };
+    buf_init(&b, NULL, 0);
+    assert_true(s3xml_complete_body(&b, parts, 3, err, sizeof err));
+    assert_string_equal(b.p,
+        "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+        "<Part><PartNumber>1</PartNumber><ETag>\"7ac66c0f148de9519b8bd264312c4d64\"</ETag></Part>"
+        "<Part><PartNumber>2</PartNumber><ETag>\"7AC66C0F148DE9519B8BD264312C4D65\"</ETag></Part>"
+        "<Part><PartNumber>3</PartNumber><ETag>\"abc-2\"</ETag></Part>"
+        "</CompleteMultipartUpload>");
+    buf_free(&b);
+    static const char *bad[] = { "", "\"\"", "<x/>", "a&b", "\"abc", "abc\"", "ab cd",
+                                 "\"\"abc\"\"" };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        struct s3_part p = { 7, -1, (char *)bad[i] };
+        buf_init(&b, NULL, 0);
+        if (s3xml_complete_body(&b, &p, 1, err, sizeof err))
+            fail_msg("ETag %s accepted", bad[i]);
+        assert_non_null(strstr(err, "part 7"));
+        buf_free(&b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -255,6 +380,10 @@ int main(void)
         cmocka_unit_test(list_text_limit),
         cmocka_unit_test(error_document),
         cmocka_unit_test(error_refused),
+        cmocka_unit_test(parts_pages),
+        cmocka_unit_test(parts_refused),
+        cmocka_unit_test(upload_documents),
+        cmocka_unit_test(complete_body),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

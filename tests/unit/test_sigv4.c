@@ -300,6 +300,16 @@ static int run_vector(char *line, int lineno, struct sigv4_cache *cache)
                 bad = 1;
             sigv4_headers_free(out, n);
         }
+    } else if (strcmp(f[1], "post") == 0) {
+        /* botocore's policy: our signature of it, and our credential field. */
+        char sig[65], cred[256], amz_date[17];
+        if (sigv4_sign_policy(payload, &creds, req.region, req.now, cache, sig, err,
+                              sizeof(err)))
+            got = strdup(sig);
+        sigv4_amz_date(req.now, amz_date);
+        if (!sigv4_post_credential(&creds, req.region, req.now, cred, sizeof(cred)) ||
+            q.n != 2 || strcmp(q.v[0].value, cred) != 0 || strcmp(q.v[1].value, amz_date) != 0)
+            bad = 1;
     } else {
         print_error("line %d: unknown kind %s\n", lineno, f[1]);
         bad = 1;
@@ -337,7 +347,7 @@ static void test_botocore_vectors(void **state)
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
-    int rows = 0, failures = 0, presign = 0, header = 0;
+    int rows = 0, failures = 0, presign = 0, header = 0, post = 0;
     /* One shared cache, as a worker has: rows change key, date and region
      * all the time, so this also proves the cache never serves a stale key. */
     struct sigv4_cache cache = { 0 };
@@ -350,6 +360,8 @@ static void test_botocore_vectors(void **state)
         rows++;
         if (strstr(line, "\tpresign\t"))
             presign++;
+        if (strstr(line, "\tpost\t"))
+            post++;
         else
             header++;
         failures += run_vector(line, rows, &cache);
@@ -359,14 +371,15 @@ static void test_botocore_vectors(void **state)
     sigv4_cache_wipe(&cache);
 
     print_message("botocore vectors: %d rows (%d presigned URLs, %d "
-                  "Authorization headers), %d mismatches\n",
-                  rows, presign, header, failures);
+                  "Authorization headers, %d POST policies), %d mismatches\n",
+                  rows, presign, header, post, failures);
     assert_int_equal(failures, 0);
     if (rows < MIN_VECTORS)
         fail_msg("only %d vectors in %s (need at least %d)", rows, path,
                  MIN_VECTORS);
     assert_true(presign >= 100);
     assert_true(header >= 100);
+    assert_true(post >= 10);
 }
 
 /* ---- encoding and small helpers */
