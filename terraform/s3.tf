@@ -53,7 +53,9 @@ resource "aws_s3_bucket_versioning" "files" {
 }
 
 # Browsers PUT the file to the presigned URL (or POST a form) and GET it
-# back, from the pages of the listed origins. They must be allowed to send
+# back, from the pages of the listed origins; with Uppy 6's signRequest they
+# also create, list, complete (POST, GET) and abort (DELETE) multipart
+# uploads at S3 directly. They must be allowed to send
 # every header presignd signs (Content-Type, Content-Length, If-None-Match,
 # Content-MD5, x-amz-checksum-sha256, x-amz-sdk-checksum-algorithm) and to
 # read ETag (what S3 stored; multipart uploads need each part's) and
@@ -62,7 +64,7 @@ resource "aws_s3_bucket_cors_configuration" "files" {
   bucket = aws_s3_bucket.files.id
 
   cors_rule {
-    allowed_methods = ["PUT", "POST", "GET", "HEAD"]
+    allowed_methods = ["PUT", "POST", "GET", "HEAD", "DELETE"]
     allowed_origins = var.cors_allowed_origins
     allowed_headers = ["Content-Type", "Content-Length", "Content-MD5", "If-None-Match", "x-amz-*"]
     expose_headers  = ["ETag", "Location"]

@@ -335,7 +335,7 @@ def test_bucket_cors_matches_aws_json(tf):
     cors = resources(tf, "aws_s3_bucket_cors_configuration")["files"]
     rule = one(cors["cors_rule"])
     assert rule["expose_headers"] == ["ETag", "Location"]
-    assert set(rule["allowed_methods"]) == {"PUT", "POST", "GET", "HEAD"}
+    assert set(rule["allowed_methods"]) == {"PUT", "POST", "GET", "HEAD", "DELETE"}
     # Every header an upload URL can sign (the x-amz-* ones by the wildcard).
     for h in ("Content-Type", "Content-MD5", "If-None-Match", "x-amz-*"):
         assert h in rule["allowed_headers"], h
