@@ -668,7 +668,11 @@ def test_openapi_document(presignd):
     assert doc["info"]["version"] == d.get("/").json()["version"]
     assert set(doc["paths"]) == {"/", "/upload-url", "/download-url", "/upload-complete",
                                  "/files", "/files/{file_key}", "/health", "/metrics",
-                                 "/openapi.json", "/docs", "/redoc"}
+                                 "/openapi.json", "/docs", "/redoc", "/upload-form",
+                                 "/s3/params", "/s3/multipart", "/s3/multipart/{uploadId}",
+                                 "/s3/multipart/{uploadId}/batch",
+                                 "/s3/multipart/{uploadId}/complete",
+                                 "/s3/multipart/{uploadId}/{partNumber}", "/s3/sign"}
     assert "post" in doc["paths"]["/upload-url"]
     assert "delete" in doc["paths"]["/files/{file_key}"]
     schemas = doc["components"]["schemas"]
@@ -753,7 +757,7 @@ def test_docs_script_renders_the_document(presignd, tmp_path):
     page = json.loads(out.stdout)
     assert page["error"] == "", page
     assert page["title"].startswith("presignd ")
-    assert page["sections"] == 1 + 11         # allowed types + every operation
+    assert page["sections"] == 1 + 20         # allowed types + every operation
     for needle in ("/upload-url", "/download-url", "/upload-complete", "/redoc",
                    "/files/{file_key}", "DELETE",
                    "file_type_not_allowed", "Allowed file types", "application/pdf",

@@ -156,6 +156,8 @@ static void test_defaults(void **state)
     assert_int_equal(c->uploads.max_filename_bytes, 200);
     assert_true(c->uploads.require_size);
     assert_false(c->uploads.overwrite);
+    assert_int_equal(c->uploads.max_multipart_size, 0);
+    assert_int_equal(cfg_multipart_limit(c), 52428800);
     assert_int_equal(c->uploads.n_types, 13);
     assert_string_equal(c->uploads.types[0].ext, ".jpg");
     assert_string_equal(c->uploads.types[0].type, "image/jpeg");
@@ -753,12 +755,17 @@ static void test_allowed_types(void **state)
     assert_string_equal(c->uploads.types[0].aliases[0], "image/jpeg");
     cfg_free(c);
 
+    c = load_ok(S3_OK "uploads:\n  max_multipart_size: 5497558138880\n");
+    assert_int_equal(cfg_multipart_limit(c), 5497558138880LL);
+    cfg_free(c);
+
     /* A list: the first is the canonical type, the others aliases. */
     c = load_ok(S3_OK "uploads:\n  require_size: false\n  overwrite: true\n"
                 "  allowed_types:\n    .zip: [application/zip, application/x-zip-compressed]\n"
                 "    .csv:\n      - text/csv\n      - application/vnd.ms-excel\n");
     assert_false(c->uploads.require_size);
     assert_true(c->uploads.overwrite);
+    assert_int_equal(cfg_multipart_limit(c), 52428800);
     assert_int_equal(c->uploads.n_types, 2);
     assert_string_equal(c->uploads.types[0].type, "application/zip");
     assert_int_equal(c->uploads.types[0].n_aliases, 2);
@@ -797,6 +804,9 @@ static void test_allowed_types(void **state)
         { S3_OK "uploads:\n  allowed_types:\n    .jpg: [image/jpeg, Image/JPEG]\n", "5:24",
           ".jpg: Image/JPEG is listed twice" },
         { S3_OK "uploads:\n  allowed_types:\n    .jpg: {a: b}\n", "5:11", "got a mapping" },
+        { S3_OK "uploads:\n  max_multipart_size: 5497558138881\n", "4:23",
+          "uploads.max_multipart_size: 5497558138881 is out of range" },
+        { S3_OK "uploads:\n  max_multipart_size: -1\n", "4:23", "is out of range" },
         { S3_OK "uploads:\n  allowed_types: {}\n", "4:18", "uploads.allowed_types: must list "
           "at least one \".ext: type/subtype\"" },
         { S3_OK "uploads:\n  allowed_types:\n", "4:3", "uploads.allowed_types: expected a "
