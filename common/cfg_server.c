@@ -183,6 +183,10 @@ const struct cfgw_key cfg_server_keys[] = {
     { "read_timeout", cfgw_h_int, SRV(read_timeout), 1, 3600, "30" },
     { "write_timeout", cfgw_h_int, SRV(write_timeout), 1, 3600, "30" },
     { "keepalive_timeout", cfgw_h_int, SRV(keepalive_timeout), 1, 3600, "60" },
+    { "header_timeout", cfgw_h_int, SRV(header_timeout), 1, 3600, "10" },
+    { "max_connections", cfgw_h_int, SRV(max_connections), 1, 1000000, "4096" },
+    { "start_timeout", cfgw_h_int, SRV(start_timeout), 1, 3600, "30" },
+    { "allow_core_dumps", cfgw_h_bool, SRV(allow_core_dumps), 0, 0, "false" },
     { "metrics_listen", h_metrics_listen, 0, 0, 0, NULL },
 };
 

@@ -49,6 +49,10 @@ struct cfg_server {
     int read_timeout;               /* seconds */
     int write_timeout;
     int keepalive_timeout;          /* seconds idle before a kept-alive conn closes */
+    int header_timeout;             /* seconds a request's line and headers may take */
+    int max_connections;            /* client connections per worker */
+    int start_timeout;              /* seconds new workers have to serve */
+    bool allow_core_dumps;          /* else not dumpable, RLIMIT_CORE 0 */
     struct cfg_listen *metrics_listen; /* NULL: /metrics on the main listeners */
 };
 
@@ -64,6 +68,7 @@ struct cfg_s3 {
     char *imds_endpoint;            /* scheme://authority */
     int connect_timeout_ms;
     int request_timeout_ms;         /* one attempt */
+    int call_timeout_ms;            /* a whole call, every attempt and back-off */
     int max_attempts;
     int health_cache_ms;
 };

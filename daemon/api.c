@@ -35,6 +35,7 @@
 #include "body.h"
 #include "config.h"
 #include "errbuf.h"
+#include "conns.h"
 #include "cors.h"
 #include "handlers.h"
 #include "log.h"
@@ -139,6 +140,8 @@ static void after_auth(struct req *r)
 
 static void pipeline(struct api *api, struct evhttp_request *ev, bool metrics_only)
 {
+    /* Complete (evhttp read it whole): no header deadline any more. */
+    conns_request_started(api->conns, evhttp_request_get_connection(ev));
     struct req *r = req_new(api, ev);
 
     if (!r)

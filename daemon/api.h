@@ -21,6 +21,7 @@ struct cfg;
 struct s3_client;
 struct httpc;
 struct auth;
+struct conns;
 struct json_tokener;
 struct req;
 struct health_state;
@@ -33,6 +34,7 @@ struct api {
     const struct cfg *cfg;
     struct s3_client *s3;
     struct auth *auth;
+    struct conns *conns;            /* the worker's connection guard (conns.h), or NULL */
     bool draining;                  /* every answer says Connection: close */
     size_t inflight;                /* requests received and not yet answered */
     struct req_list reqs;

@@ -31,8 +31,10 @@
 #include "auth.h"
 #include "clock.h"
 #include "config.h"
+#include "conns.h"
 #include "cors.h"
 #include "metrics.h"
+#include "str.h"
 
 static const char *method_name(unsigned cmd)
 {
@@ -137,6 +139,8 @@ static void req_free(struct req *r)
     }
     if (r->watch)
         event_free(r->watch);
+    if (r->s3_deadline)
+        event_free(r->s3_deadline);
     TAILQ_REMOVE(&api->reqs, r, link);
     api->inflight--;
     metrics_http_in_flight(-1);
@@ -177,6 +181,8 @@ static void on_sent(struct evhttp_request *ev, void *arg)
 
     (void)ev;
     evhttp_connection_set_closecb(r->evcon, NULL, NULL);
+    /* The next request's headers have header_timeout from now. */
+    conns_request_done(r->api->conns, r->evcon);
     req_free(r);
 }
 
@@ -218,6 +224,10 @@ void req_reply(struct req *r, int status, const char *ctype, const char *body, s
         event_free(r->watch);
         r->watch = NULL;
     }
+    if (r->s3_deadline) {
+        event_free(r->s3_deadline);
+        r->s3_deadline = NULL;
+    }
     account(r, status, head ? 0 : len);
 
     /* A request already detached from its connection has nobody to write
@@ -258,8 +268,12 @@ void req_fail(struct req *r, int status, const char *code, const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(detail, sizeof detail, fmt, ap);
+    int n = vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
+    /* A detail cut short must not end in half a character: the body would
+     * not be valid UTF-8 (nor valid JSON to a strict reader). */
+    if (n >= (int)sizeof detail)
+        str_utf8_cut(detail, sizeof detail - 1);
     r->error_code = code;
     struct json_object *o = json_object_new_object();
     json_object_object_add(o, "detail", json_object_new_string(detail));
@@ -372,8 +386,33 @@ static void on_client_readable(evutil_socket_t fd, short what, void *arg)
     evhttp_connection_free(evcon);
 }
 
+/*
+ * s3.call_timeout_ms bounds each S3 call, retries included; this bounds a
+ * route's S3 work as a whole (a listing of many pages, a list then a
+ * complete): an S3 that stalls gets the client a 503 in time, not a hang.
+ */
+static void on_s3_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    struct req *r = arg;
+
+    (void)fd;
+    (void)what;
+    if (r->op) {
+        s3_cancel(r->op);
+        r->op = NULL;
+    }
+    req_fail(r, 503, "s3_unavailable", "S3 did not answer within %d ms",
+             r->api->cfg->s3.call_timeout_ms);
+}
+
 void req_wait(struct req *r)
 {
+    if (!r->s3_deadline) {
+        r->s3_deadline = evtimer_new(r->api->base, on_s3_deadline, r);
+        struct timeval tv = clock_tv(r->api->cfg->s3.call_timeout_ms / 1000.0);
+        if (r->s3_deadline)
+            evtimer_add(r->s3_deadline, &tv);
+    }
     if (!r->evcon || r->state == REQ_WAITING)
         return;
     evhttp_connection_set_closecb(r->evcon, on_conn_close, r);

@@ -81,6 +81,7 @@ struct req {
     double s3_seconds;
     bool s3_used;
     struct event *watch;            /* EOF watch on the client socket, or NULL */
+    struct event *s3_deadline;      /* s3.call_timeout_ms from the first S3 wait */
     char *key;                      /* the object key the request is about */
     void *ctx;                      /* a handler's state across S3 calls, or NULL */
     void (*ctx_free)(void *ctx);    /* frees CTX with the request */

@@ -50,6 +50,7 @@
 
 #include "api.h"
 #include "clock.h"
+#include "conns.h"
 #include "config.h"
 #include "httpc.h"
 #include "log.h"
@@ -73,6 +74,8 @@ struct worker {
     struct httpc *httpc;                    /* S3, instance metadata, JWKS */
     struct s3_client *s3;
     struct api *api;
+    struct conns *conns;                    /* client connections: count, header deadline */
+    bool at_conn_limit;                     /* server.max_connections reached */
     struct event *sigs[5];
     struct event *tick;
     struct event *accept_resume;            /* re-enables paused listeners */
@@ -194,8 +197,30 @@ static void on_accept_resume(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct worker *w = arg;
-    if (!w->draining)
+    if (!w->draining && !w->at_conn_limit)
         set_listeners(w, true);
+}
+
+/* At server.max_connections this worker stops accepting: the others, on
+ * the same sockets, take the new connections (or the kernel's backlog
+ * holds them) until one of ours closes. */
+static void on_conn_limit(bool at_limit, void *arg)
+{
+    struct worker *w = arg;
+    static int64_t warned;
+
+    w->at_conn_limit = at_limit;
+    if (at_limit) {
+        int64_t now = clock_mono_ms();
+        if (now - warned >= 10000) {
+            log_warn("%d client connections: not accepting more until one closes "
+                     "(server.max_connections)", w->cfg->server.max_connections);
+            warned = now;
+        }
+        set_listeners(w, false);
+    } else if (!w->draining && !evtimer_pending(w->accept_resume, NULL)) {
+        set_listeners(w, true);
+    }
 }
 
 /*
@@ -286,6 +311,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct worker *w = arg;
+    conns_sweep(w->conns);
     if (!w->draining) {
         if (getppid() != w->master)
             begin_drain(w, "the master is gone");
@@ -391,6 +417,8 @@ static void worker_cleanup(struct worker *w)
         evhttp_free(w->mhttp);
     if (w->http)
         evhttp_free(w->http);
+    /* After the evhttps: freeing their connections calls back into it. */
+    conns_free(w->conns);
     for (int i = 0; i < 5; i++)
         if (w->sigs[i])
             event_free(w->sigs[i]);
@@ -431,6 +459,12 @@ int worker_main(const struct cfg *cfg, const int *fds, int n_fds, int metrics_fd
         return WORKER_EXIT_FATAL;
     }
     set_limits(w.http, cfg);
+    if (!(w.conns = conns_new(w.base, cfg, on_conn_limit, &w))) {
+        log_error("cannot set up the event loop");
+        worker_cleanup(&w);
+        return WORKER_EXIT_FATAL;
+    }
+    conns_attach(w.conns, w.http);
 
     w.httpc = httpc_new(w.base, err, sizeof err);
     w.s3 = w.httpc ? s3_client_new(w.base, w.httpc, cfg, err, sizeof err) : NULL;
@@ -445,6 +479,7 @@ int worker_main(const struct cfg *cfg, const int *fds, int n_fds, int metrics_fd
         worker_cleanup(&w);
         return WORKER_EXIT_CONFIG;
     }
+    w.api->conns = w.conns;
 
     for (int i = 0; i < n_fds; i++) {
         /* Our fd is this process's own copy: evhttp may close it on free. */
@@ -465,6 +500,7 @@ int worker_main(const struct cfg *cfg, const int *fds, int n_fds, int metrics_fd
             return WORKER_EXIT_FATAL;
         }
         set_limits(w.mhttp, cfg);
+        conns_attach(w.conns, w.mhttp);
         w.mbound = evhttp_accept_socket_with_handle(w.mhttp, metrics_fd);
         if (w.mbound)
             api_attach_metrics(w.api, w.mhttp);
@@ -479,6 +515,14 @@ int worker_main(const struct cfg *cfg, const int *fds, int n_fds, int metrics_fd
 
     arm_tick(&w, TICK_MS);
     log_debug("worker of generation %lu serving", generation);
+    /* Test hook: the workers of generation N never say they serve, which
+     * is how a test makes a reload whose new workers hang. */
+    const char *hold = getenv("PRESIGND_TEST_HOLD_READY");
+    if (hold && strtoul(hold, NULL, 10) == generation) {
+        log_warn("PRESIGND_TEST_HOLD_READY: generation %lu will not become ready", generation);
+        for (;;)
+            pause();
+    }
     tell_master(&w, WORKER_SAYS_READY);
 
     event_base_dispatch(w.base);
