@@ -136,9 +136,43 @@ int log_access_attach(struct event_base *base)
     return 0;
 }
 
+/* Who owns the files we open: the workers' user when a root master drops
+ * privileges for them (log_set_owner), else whoever opens. */
+static uid_t owner_uid = (uid_t)-1;
+static gid_t owner_gid = (gid_t)-1;
+
+void log_set_owner(uid_t uid, gid_t gid)
+{
+    owner_uid = uid;
+    owner_gid = gid;
+}
+
+/*
+ * Opened as root, a log file must never be a link planted by someone else:
+ * O_NOFOLLOW refuses a symbolic link in the last component, and the
+ * descriptor (not the path, which could be swapped meanwhile) is what gets
+ * handed to the workers' user.
+ */
 static int open_append(const char *path)
 {
-    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY,
+                  0640);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        errno = EINVAL;     /* a FIFO, a device: not a log file */
+        return -1;
+    }
+    if (owner_uid != (uid_t)-1 && (st.st_uid != owner_uid || st.st_gid != owner_gid) &&
+        fchown(fd, owner_uid, owner_gid) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
 }
 
 static void replace_fd(int *slot, int fd)

@@ -14,6 +14,7 @@
 #define PRESIGND_LOG_H
 
 #include <stdarg.h>
+#include <sys/types.h>
 #include <stddef.h>
 
 enum log_level { LOG_LVL_DEBUG, LOG_LVL_INFO, LOG_LVL_WARN, LOG_LVL_ERROR };
@@ -28,6 +29,11 @@ int log_configure(const char *file, const char *access, enum log_level level,
 
 /* Reopen file destinations (same paths). Returns 0 or -1 (old fds kept). */
 int log_reopen(void);
+
+/* Files opened from now on are handed (fchown) to UID:GID; -1, -1: kept as
+ * they are. A root master sets its workers' user, so they can reopen the
+ * files themselves. */
+void log_set_owner(uid_t uid, gid_t gid);
 
 /* Name shown before the pid, e.g. "presignd" or "presignd-worker". */
 void log_set_role(const char *role);

@@ -132,6 +132,7 @@ static void child_setup(struct gen *g, pid_t master)
     for (size_t i = 0; i < proc_n_master_signals; i++)
         signal(proc_master_signals[i], SIG_DFL);
     proc_drop_privileges(&g->user);
+    proc_set_limits(g->cfg);
     /* After any setuid (which clears it): die with the master. */
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != master)

@@ -50,7 +50,6 @@
 #include "sdnotify.h"
 #include "worker.h"
 
-#define READY_TIMEOUT_MS    30000   /* a new generation must serve within this */
 #define HANDOVER_TIMEOUT_MS 2000    /* old workers confirm they stopped accepting */
 #define KILL_GRACE_MS       1000    /* past shutdown_timeout, before SIGKILL */
 
@@ -176,23 +175,18 @@ static void gc_generations(void)
 
 /* Workers reopen the log files themselves on USR1, as the unprivileged user:
  * give them the files the master (root) created, as nginx does. */
-static void chown_logs(const struct gen *g)
+/* The log files of CFG, opened for workers running as U (their owner);
+ * refused in directories U could write to (proc_check_file_dirs). */
+static int configure_log(const struct cfg *cfg, const struct proc_user *u, char *err,
+                         size_t errlen)
 {
-    const struct cfg_server *s = g ? &g->cfg->server : NULL;
-
-    if (!g || !g->user.drop || !s->user)
-        return;
-    if (s->log_file && chown(s->log_file, g->user.uid, g->user.gid) < 0)
-        log_warn("cannot chown %s: %s", s->log_file, strerror(errno));
-    if (s->access_log && strcmp(s->access_log, "off") != 0
-        && chown(s->access_log, g->user.uid, g->user.gid) < 0)
-        log_warn("cannot chown %s: %s", s->access_log, strerror(errno));
-    if (g->cfg->audit.log_file && chown(g->cfg->audit.log_file, g->user.uid, g->user.gid) < 0)
-        log_warn("cannot chown %s: %s", g->cfg->audit.log_file, strerror(errno));
-}
-
-static int configure_log(const struct cfg *cfg, char *err, size_t errlen)
-{
+    if (proc_check_file_dirs(cfg, u, err, errlen) < 0)
+        return -1;
+    if (u && u->drop)
+        log_set_owner(u->uid, u->gid);
+    else
+        log_set_owner((uid_t)-1, (gid_t)-1);
+    proc_set_limits(cfg);
     if (log_configure(cfg->server.log_file, cfg->server.access_log, cfg->server.log_level,
                       err, errlen) < 0)
         return -1;
@@ -271,7 +265,7 @@ static void reload_failed(const char *why)
 
     log_error("reload rejected: %s; still serving generation %lu", why, cur->id);
     metrics_reload(false);
-    if (configure_log(cur->cfg, err, sizeof err) < 0)
+    if (configure_log(cur->cfg, &cur->user, err, sizeof err) < 0)
         log_warn("%s", err);
     snprintf(buf, sizeof buf, "reload rejected (%s), see the log", why);
     notify_ready(buf);
@@ -305,16 +299,16 @@ static void start_reload(void)
         return;
     }
     if (proc_resolve_user(ncfg, &g->user, err, sizeof err) < 0 ||
-        configure_log(ncfg, err, sizeof err) < 0 || prepare(ncfg, err, sizeof err) < 0) {
+        configure_log(ncfg, &g->user, err, sizeof err) < 0 ||
+        prepare(ncfg, err, sizeof err) < 0) {
         gen_free(g);
         reload_failed(err);
         return;
     }
-    chown_logs(g);
     /* On the list before binding, so the sockets it shares stay open. */
     g->id = next_gen_id++;
     g->state = GEN_STARTING;
-    g->deadline = clock_mono_ms() + READY_TIMEOUT_MS;
+    g->deadline = clock_mono_ms() + (int64_t)ncfg->server.start_timeout * 1000;
     TAILQ_INSERT_TAIL(&gen_all, g, link);
     if (gen_bind(g, err, sizeof err) < 0) {
         TAILQ_REMOVE(&gen_all, g, link);
@@ -620,7 +614,6 @@ static void reopen_logs(void)
         log_error("reopening log files failed: %s", strerror(errno));
     else
         log_info("log files reopened");
-    chown_logs(cur);
     TAILQ_FOREACH(g, &gen_all, link)
         gen_signal(g, SIGUSR1);
 }
@@ -706,7 +699,6 @@ static int start(struct cfg *cfg)
         log_error("%s", err);
         return -1;
     }
-    chown_logs(g);
     if (cfg->server.pid_file) {
         if (proc_write_pid_file(cfg->server.pid_file, err, sizeof err) < 0) {
             log_error("%s", err);
@@ -738,7 +730,9 @@ int master_run(struct cfg *cfg)
 
     master_pid = getpid();
     log_set_role("presignd");
-    if (configure_log(cfg, err, sizeof err) < 0) {
+    struct proc_user u;
+    if (proc_resolve_user(cfg, &u, err, sizeof err) < 0 ||
+        configure_log(cfg, &u, err, sizeof err) < 0) {
         fprintf(stderr, "presignd: %s\n", err);
         cfg_free(cfg);
         return 1;

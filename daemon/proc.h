@@ -36,8 +36,26 @@ int proc_resolve_user(const struct cfg *cfg, struct proc_user *out, char *err, s
 void proc_drop_privileges(const struct proc_user *u);
 
 /* Write our pid to PATH (aside, then renamed: a reader never sees half a
- * pid). 0, or -1 with ERR filled. */
+ * pid; the file aside is made new, never followed through a link). 0, or
+ * -1 with ERR filled. */
 int proc_write_pid_file(const char *path, char *err, size_t errlen);
+
+/*
+ * A root master opens the log files and the pid file and hands the logs to
+ * U: refuse (-1, ERR filled) any of them in a directory U could write to,
+ * itself or any directory above it, where U could plant a link or swap a
+ * directory for the master to follow as root. 0 when U drops nothing.
+ */
+int proc_check_file_dirs(const struct cfg *cfg, const struct proc_user *u, char *err,
+                         size_t errlen);
+
+/*
+ * Process limits from CFG, in the master and again in each worker after
+ * it dropped privileges (which resets dumpability): not dumpable and no
+ * core files unless server.allow_core_dumps (a core holds the secrets in
+ * memory), and the soft descriptor limit raised to the hard one.
+ */
+void proc_set_limits(const struct cfg *cfg);
 
 /* True when PID is a process running the same program as we are (a pid
  * may have been reused by anything else); true too when /proc says
