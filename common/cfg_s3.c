@@ -131,6 +131,7 @@ const struct cfgw_key cfg_s3_keys[] = {
     { "imds_endpoint", h_endpoint, S3(imds_endpoint), 1, 0, "\"http://169.254.169.254\"" },
     { "connect_timeout_ms", cfgw_h_int, S3(connect_timeout_ms), 1, 600000, "2000" },
     { "request_timeout_ms", cfgw_h_int, S3(request_timeout_ms), 1, 600000, "10000" },
+    { "call_timeout_ms", cfgw_h_int, S3(call_timeout_ms), 1, 3600000, "5000" },
     { "max_attempts", cfgw_h_int, S3(max_attempts), 1, 10, "3" },
     { "health_cache_ms", cfgw_h_int, S3(health_cache_ms), 0, 3600000, "1000" },
 };

@@ -72,7 +72,9 @@ struct httpc_call {
     struct curl_slist *hdrs;
     struct event tev;
     int attempts;
+    int spent;                  /* budget tokens this call's retries took */
     double t_start;
+    int64_t deadline_ms;        /* monotonic: the call ends by then; 0: never */
 
     /* the last attempt's response */
     struct buf body;
@@ -345,6 +347,14 @@ static void start_attempt(struct httpc_call *c)
     }
     long connect_ms = c->spec.connect_timeout_ms;
     long total_ms = c->spec.attempt_timeout_ms;
+    if (c->deadline_ms) {
+        /* The last attempt gets what is left of the call, no more. */
+        int64_t left = c->deadline_ms - clock_mono_ms();
+        if (left < 1)
+            left = 1;
+        if (left < total_ms)
+            total_ms = (long)left;
+    }
     if (connect_ms > total_ms)
         connect_ms = total_ms;
     curl_easy_setopt(e, CURLOPT_URL, c->url);
@@ -389,12 +399,54 @@ static void start_attempt(struct httpc_call *c)
     }
 }
 
+void httpc_budget_init(struct httpc_budget *b)
+{
+    b->tokens = HTTPC_BUDGET_MAX;
+    b->denied = 0;
+}
+
+/* May C try again after a failure (TIMEOUT: a timeout or a broken
+ * connection, the costlier kind)? Takes the tokens when it may. */
+static bool budget_allows(struct httpc_call *c, bool timeout)
+{
+    struct httpc_budget *b = c->spec.budget;
+    int cost = timeout ? HTTPC_BUDGET_TIMEOUT_COST : HTTPC_BUDGET_RETRY_COST;
+
+    if (!b)
+        return true;
+    if (b->tokens < cost) {
+        b->denied++;
+        return false;
+    }
+    b->tokens -= cost;
+    c->spent += cost;
+    return true;
+}
+
+static void budget_success(struct httpc_call *c)
+{
+    struct httpc_budget *b = c->spec.budget;
+
+    if (!b)
+        return;
+    b->tokens += c->spent + 1;
+    if (b->tokens > HTTPC_BUDGET_MAX)
+        b->tokens = HTTPC_BUDGET_MAX;
+    c->spent = 0;
+}
+
 static void schedule_retry(struct httpc_call *c)
 {
     double ceiling = HTTPC_BACKOFF_BASE_MS * pow(2.0, c->attempts - 1);
     if (ceiling > HTTPC_BACKOFF_CAP_MS)
         ceiling = HTTPC_BACKOFF_CAP_MS;
     double delay_ms = rnd_uniform() * ceiling;
+    if (c->deadline_ms) {
+        /* Leave the attempt most of what remains of the call. */
+        double left = (double)(c->deadline_ms - clock_mono_ms());
+        if (delay_ms > left / 4)
+            delay_ms = left > 0 ? left / 4 : 0;
+    }
     struct timeval tv = clock_tv(delay_ms / 1000.0);
 
     log_debug("%s attempt %d failed (%s), retrying in %.0f ms", c->spec.name, c->attempts,
@@ -436,7 +488,16 @@ static void transfer_done(struct httpc_call *c, CURLcode rc)
         res.body_len = c->body.len;
         retry = c->retry(&res, c->arg);
     }
-    if (retry && c->attempts < c->spec.max_attempts) {
+    if (rc == CURLE_OK && status >= 200 && status < 400)
+        budget_success(c);
+    /* Another attempt needs time left (one back-off and a little more)
+     * and, with a budget, tokens. */
+    bool time_left = !c->deadline_ms ||
+                     c->deadline_ms - clock_mono_ms() > (int64_t)HTTPC_BACKOFF_CAP_MS / 10;
+    bool timeout = rc == CURLE_OPERATION_TIMEDOUT || rc == CURLE_RECV_ERROR ||
+                   rc == CURLE_SEND_ERROR || rc == CURLE_GOT_NOTHING;
+    if (retry && c->attempts < c->spec.max_attempts && time_left &&
+        budget_allows(c, timeout)) {
         schedule_retry(c);
         return;
     }
@@ -621,6 +682,8 @@ struct httpc_call *httpc_start(struct httpc *h, const struct httpc_spec *spec,
     c->done = done;
     c->arg = arg;
     c->t_start = clock_mono();
+    if (spec->call_timeout_ms > 0)
+        c->deadline_ms = clock_mono_ms() + spec->call_timeout_ms;
     c->content_length = -1;
     buf_init(&c->body, NULL, 0);
     c->body.limit = spec->max_body;

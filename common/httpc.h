@@ -48,11 +48,32 @@ typedef bool (*httpc_prepare_cb)(struct httpc_call *call, void *arg, char *err, 
 typedef bool (*httpc_retry_cb)(const struct httpc_response *res, void *arg);
 typedef void (*httpc_done_cb)(const struct httpc_response *res, void *arg);
 
+/*
+ * A retry budget (the AWS SDKs' "standard" retry mode): a token bucket,
+ * shared by the calls that point at it. A retry takes RETRY_COST tokens
+ * (TIMEOUT_COST after a timeout or a broken connection); a call that
+ * succeeds puts back what its retries took, and one more. With the bucket
+ * empty a failing call is not tried again: a dependency that fails every
+ * time then sees one attempt per call, not max_attempts.
+ */
+#define HTTPC_BUDGET_MAX          500
+#define HTTPC_BUDGET_RETRY_COST   5
+#define HTTPC_BUDGET_TIMEOUT_COST 10
+
+struct httpc_budget {
+    int tokens;                 /* start at HTTPC_BUDGET_MAX */
+    uint64_t denied;            /* retries refused for want of tokens */
+};
+
+void httpc_budget_init(struct httpc_budget *b);
+
 struct httpc_spec {
     const char *method;         /* "GET", "HEAD", "PUT", "POST", "DELETE" */
     const char *name;           /* what the logs call it: "HeadObject" */
     int max_attempts;           /* >= 1 */
     long attempt_timeout_ms;    /* each attempt */
+    long call_timeout_ms;       /* the whole call, back-offs included; 0: none */
+    struct httpc_budget *budget; /* retries draw on it; NULL: no budget */
     long connect_timeout_ms;
     size_t max_body;            /* response bytes kept; more ends the attempt */
     bool no_proxy;              /* link-local services: never through a proxy */

@@ -141,6 +141,7 @@ struct s3_client {
     bool free_pending;           /* s3_client_free ran inside a callback */
     struct s3addr api, pub;
     struct sigv4_cache sigcache;
+    struct httpc_budget budget;  /* retries of every S3 call of this worker */
     double last_fail_log;        /* monotonic time of the last failure warning */
     unsigned long fail_suppressed;
 };
@@ -531,8 +532,10 @@ static void run(struct s3_op *op)
         .name = op->def->name,
         .max_attempts = (op->def->flags & OPF_ONCE) ? 1 : c->cfg->s3.max_attempts,
         .attempt_timeout_ms = c->cfg->s3.request_timeout_ms,
+        .call_timeout_ms = c->cfg->s3.call_timeout_ms,
         .connect_timeout_ms = c->cfg->s3.connect_timeout_ms,
         .max_body = op->def->max_body,
+        .budget = &c->budget,
     };
 
     if (op->def->flags & OPF_PROBE) {
@@ -591,6 +594,7 @@ struct s3_client *s3_client_new(struct event_base *base, struct httpc *http,
     c->http = http;
     c->cfg = cfg;
     TAILQ_INIT(&c->ops);
+    httpc_budget_init(&c->budget);
     metrics_label_s3_ops(metric_labels, M_COUNT);
     if (!cfg->s3.bucket || !*cfg->s3.bucket) {
         errbuf_set(err, errlen, "s3.bucket is not set");
@@ -708,7 +712,9 @@ struct s3_op *s3_call(struct s3_client *c, enum s3_opcode code, const struct s3_
     if (credprov_get(c->creds)) {
         run(op);
     } else if (credprov_kick(c->creds)) {
-        struct timeval tv = clock_tv(c->cfg->s3.request_timeout_ms / 1000.0);
+        int wait_ms = c->cfg->s3.request_timeout_ms < c->cfg->s3.call_timeout_ms
+                      ? c->cfg->s3.request_timeout_ms : c->cfg->s3.call_timeout_ms;
+        struct timeval tv = clock_tv(wait_ms / 1000.0);
         op->state = OPS_WAIT_CREDS;
         evtimer_add(&op->tev, &tv);
     } else {
