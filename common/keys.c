@@ -146,7 +146,10 @@ char *keys_sanitize_filename(const char *filename, size_t max_bytes,
             i++;            /* drop the bad byte, resynchronize on the next */
             continue;
         }
-        if (!is_control(cp)) {
+        /* Controls, and characters that draw nothing or reorder the text
+         * (U+202E makes "exe.pdf" read "fdp.exe"): a key is no place for
+         * either. */
+        if (!is_control(cp) && !is_invisible(cp)) {
             memcpy(clean + o, base + i, n);
             o += n;
         }

@@ -16,7 +16,8 @@
 
 /*
  * Reduce a client's filename to a safe basename: the part after the last '/'
- * or '\\', control characters and invalid UTF-8 dropped, leading dots and
+ * or '\\', control characters, invisible ones (bidi controls, zero-width
+ * characters, the BOM, soft hyphens) and invalid UTF-8 dropped, leading dots and
  * spaces trimmed, cut to MAX_BYTES on a UTF-8 character boundary (keeping the
  * extension when it can). Returns a malloc'd string, or NULL with ERR filled
  * when nothing usable is left.

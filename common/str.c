@@ -87,3 +87,24 @@ void str_free_secret(char *s)
         OPENSSL_cleanse(s, strlen(s));
     free(s);
 }
+
+size_t str_utf8_cut(char *s, size_t len)
+{
+    /* Back over at most three continuation bytes to the lead byte; keep
+     * the sequence only if it is all there. */
+    size_t i = len, cont = 0;
+    while (i > 0 && cont < 3 && ((unsigned char)s[i - 1] & 0xC0) == 0x80) {
+        i--;
+        cont++;
+    }
+    if (i > 0) {
+        unsigned char lead = (unsigned char)s[i - 1];
+        size_t need = lead >= 0xF0 ? 3 : lead >= 0xE0 ? 2 : lead >= 0xC0 ? 1 : 0;
+        if (lead >= 0xC0 && need != cont)
+            len = i - 1;
+        else if (lead < 0x80 && cont)
+            len = i;        /* stray continuation bytes */
+    }
+    s[len] = '\0';
+    return len;
+}

@@ -31,6 +31,11 @@ bool str_is_alnum(char c);
 /* True when S (LEN bytes, LEN > 0) is all ASCII digits. */
 bool str_is_digits(const char *s, size_t len);
 
+/* Cut S (LEN bytes) back to a whole UTF-8 character: drop a sequence the
+ * end cut in half (snprintf into a fixed buffer does that). Returns the
+ * new length; S is NUL-terminated there. */
+size_t str_utf8_cut(char *s, size_t len);
+
 /* Wipe S (a secret) and free it; NULL is fine. */
 void str_free_secret(char *s);
 

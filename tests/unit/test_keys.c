@@ -524,6 +524,28 @@ static void test_access(void **state)
     assert_int_equal(keys_list_access("nope/", up, alice, err, sizeof err), KEYS_INVALID);
 }
 
+static void test_sanitize_drops_invisible(void **state)
+{
+    (void)state;
+    char err[128];
+    static const struct { const char *in, *want; } cases[] = {
+        { "invoice\xe2\x80\xae" "fdp.exe", "invoicefdp.exe" },      /* U+202E RLO */
+        { "a\xe2\x80\x8b" "b.pdf", "ab.pdf" },                      /* U+200B ZWSP */
+        { "\xe2\x81\xa6x\xe2\x81\xa9.txt", "x.txt" },              /* U+2066, U+2069 */
+        { "\xef\xbb\xbf" "bom.txt", "bom.txt" },                    /* U+FEFF */
+        { "soft\xc2\xad" "hyphen.txt", "softhyphen.txt" },          /* U+00AD */
+        { "caf\xc3\xa9 \xf0\x9f\x98\x80.txt", "caf\xc3\xa9 \xf0\x9f\x98\x80.txt" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *got = keys_sanitize_filename(cases[i].in, 200, err, sizeof err);
+        assert_non_null(got);
+        assert_string_equal(got, cases[i].want);
+        free(got);
+    }
+    /* Nothing but invisible characters: nothing usable. */
+    assert_null(keys_sanitize_filename("\xe2\x80\xae\xe2\x80\x8b", 200, err, sizeof err));
+}
+
 /* ---- names for downloads */
 
 static void test_display_name(void **state)
@@ -591,6 +613,7 @@ int main(void)
         cmocka_unit_test(test_valid_list_prefix),
         cmocka_unit_test(test_principal_prefix),
         cmocka_unit_test(test_access),
+        cmocka_unit_test(test_sanitize_drops_invisible),
         cmocka_unit_test(test_display_name),
         cmocka_unit_test(test_original_filename),
     };
