@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "buf.h"
 #include "str.h"
 
@@ -652,6 +654,24 @@ void cfgw_init(struct cfgw *w, const char *name, void *target,
     w->n_secs = n_secs;
 }
 
+/* The text may hold secret_access_key: libyaml's copies of it go wiped,
+ * the scalars of a document and the parser's input buffers (its structs
+ * are public). */
+static void wipe_document(yaml_document_t *doc)
+{
+    for (yaml_node_t *n = doc->nodes.start; n && n < doc->nodes.top; n++)
+        if (n->type == YAML_SCALAR_NODE && n->data.scalar.value)
+            OPENSSL_cleanse(n->data.scalar.value, n->data.scalar.length);
+}
+
+static void wipe_parser(yaml_parser_t *p)
+{
+    if (p->raw_buffer.start)
+        OPENSSL_cleanse(p->raw_buffer.start, (size_t)(p->raw_buffer.end - p->raw_buffer.start));
+    if (p->buffer.start)
+        OPENSSL_cleanse(p->buffer.start, (size_t)(p->buffer.end - p->buffer.start));
+}
+
 void cfgw_walk_text(struct cfgw *w, const char *text, size_t len,
                     void (*after)(struct cfgw *w))
 {
@@ -677,9 +697,11 @@ void cfgw_walk_text(struct cfgw *w, const char *text, size_t len,
             if (yaml_document_get_root_node(&extra))
                 cfgw_err_at(w, extra.start_mark.line + 1, extra.start_mark.column + 1,
                             "only one YAML document is allowed in the configuration file");
+            wipe_document(&extra);
             yaml_document_delete(&extra);
         }
     }
+    wipe_parser(&parser);
     yaml_parser_delete(&parser);
     if (have_doc) {
         w->doc = &doc;
@@ -688,6 +710,7 @@ void cfgw_walk_text(struct cfgw *w, const char *text, size_t len,
         if (after)
             after(w);
         w->doc = NULL;
+        wipe_document(&doc);
         yaml_document_delete(&doc);
     }
 }

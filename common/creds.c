@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <json.h>
+#include <printbuf.h>
 #include <openssl/crypto.h>
 
 #include "config.h"
@@ -365,6 +366,32 @@ static const char *json_str(struct json_object *o, const char *key)
     return json_object_get_string(v);
 }
 
+/* Every string of O (the credentials document) wiped before json-c frees
+ * it: json-c keeps string values in its objects, short ones inline. */
+static void wipe_strings(struct json_object *o)
+{
+    if (json_object_is_type(o, json_type_string)) {
+        OPENSSL_cleanse((char *)json_object_get_string(o), (size_t)json_object_get_string_len(o));
+    } else if (json_object_is_type(o, json_type_object)) {
+        json_object_object_foreach(o, k, v) {
+            (void)k;
+            if (v)
+                wipe_strings(v);
+        }
+    } else if (json_object_is_type(o, json_type_array)) {
+        for (size_t i = 0; i < json_object_array_length(o); i++)
+            wipe_strings(json_object_array_get_idx(o, i));
+    }
+}
+
+/* The tokener's scratch buffer held each string while it was parsed.
+ * json-c has no call for this; its struct is public, marked "do not use". */
+static void wipe_tokener(struct json_tokener *tok)
+{
+    if (tok->pb && tok->pb->buf && tok->pb->size > 0)
+        OPENSSL_cleanse(tok->pb->buf, (size_t)tok->pb->size);
+}
+
 int creds_parse_imds(const char *json, size_t len, struct creds *out,
                      char *err, size_t errlen)
 {
@@ -414,8 +441,11 @@ int creds_parse_imds(const char *json, size_t len, struct creds *out,
     out->expiration = e;
     rc = 0;
 out:
-    if (o)
+    if (o) {
+        wipe_strings(o);
         json_object_put(o);
+    }
+    wipe_tokener(tok);
     json_tokener_free(tok);
     return rc;
 }

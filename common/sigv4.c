@@ -14,6 +14,7 @@
  *   - header values are trimmed and inner runs of whitespace collapsed.
  */
 #include "sigv4.h"
+#include "str.h"
 #include "errbuf.h"
 #include "buf.h"
 #include "digest.h"
@@ -443,6 +444,7 @@ static bool compute_signature(const struct sigv4_request *req, const char *a,
 
     buf_init(&cr, cr_store, sizeof cr_store);
     buf_init(&sts, sts_store, sizeof sts_store);
+    cr.secret = true;       /* the canonical request names the session token */
     qsort_r(query, n_query, sizeof(*query), cmp_enc_kv, (void *)a);
 
     buf_add(&cr, req->method);
@@ -759,6 +761,10 @@ int sigv4_sign_headers(const struct sigv4_request *req, const char *payload_sha2
     buf_init(&scope, scope_store, sizeof scope_store);
     buf_init(&sh, sh_store, sizeof sh_store);
     buf_init(&auth, NULL, 0);
+    /* The arena holds the session token header; the Authorization line
+     * is built in AUTH (handed over, then wiped by sigv4_headers_free). */
+    arena.secret = true;
+    auth.secret = true;
     hdrs = items(hstack, req->n_headers + n_extra + 1, sizeof(*hdrs));
     query = items(qstack, req->n_query + 1, sizeof(*query));
     if (!hdrs || !query)
@@ -816,9 +822,10 @@ void sigv4_headers_free(struct sigv4_kv *out, int n)
 {
     if (!out)
         return;
+    /* The values are the session token and the Authorization line. */
     for (int i = 0; i < n; i++) {
         free((char *)out[i].name);
-        free((char *)out[i].value);
+        str_free_secret((char *)out[i].value);
         out[i].name = out[i].value = NULL;
     }
 }

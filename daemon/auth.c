@@ -209,7 +209,11 @@ static enum auth_result api_key(struct auth *a, struct req *r, const char *tok, 
     unsigned char h[32];
     size_t found = ca->n_api_keys;
 
-    if (!digest_sha256(tok, len, h)) {
+    bool hashed = digest_sha256(tok, len, h);
+    /* The key, in evhttp's copy of the header, is not needed any more:
+     * not left behind in memory the request frees. */
+    OPENSSL_cleanse((char *)tok, len);
+    if (!hashed) {
         req_fail(r, 500, "internal_error", "cannot hash the key");
         return AUTH_ANSWERED;
     }
@@ -318,7 +322,10 @@ static enum auth_result jwt(struct auth *a, struct req *r, const char *tok, size
                 goto wait;
         }
     }
+    /* Decided: the token goes from evhttp's copy of the header. */
+    OPENSSL_cleanse((char *)tok, len);
     if (st != JWT_OK) {
+        json_object_put(claims);
         unauthorized(r, true, err);
         return AUTH_ANSWERED;
     }
