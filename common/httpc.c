@@ -14,6 +14,7 @@
  * be delivered inside the call that produced it).
  */
 #include "httpc.h"
+#include "wipealloc.h"
 
 #include <errno.h>
 #include <math.h>
@@ -605,7 +606,9 @@ static int on_curl_timer(CURLM *m, long timeout_ms, void *userp)
 
 int httpc_global_init(char *err, size_t errlen)
 {
-    CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+    /* curl's receive buffers hold the credentials IMDS sends. */
+    CURLcode rc = curl_global_init_mem(CURL_GLOBAL_DEFAULT, wipealloc_malloc, wipealloc_free,
+                                       wipealloc_realloc, wipealloc_strdup, wipealloc_calloc);
 
     if (rc != CURLE_OK) {
         errbuf_set(err, errlen, "curl_global_init: %s", curl_easy_strerror(rc));

@@ -12,6 +12,7 @@
 #include "config.h"
 #include "master.h"
 #include "reloadctl.h"
+#include "wipealloc.h"
 
 static void usage(FILE *out)
 {
@@ -45,6 +46,8 @@ int main(int argc, char **argv)
     int test_only = 0;
     int opt;
 
+    /* Before libevent allocates anything: its buffers hold requests. */
+    wipealloc_install_libevent();
     while ((opt = getopt(argc, argv, "c:tVhR:")) != -1) {
         switch (opt) {
         case 'c':

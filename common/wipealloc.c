@@ -1,0 +1,63 @@
+/*
+ * wipealloc.c - allocators that wipe what they free (see wipealloc.h).
+ *
+ * The size of a block comes from malloc_usable_size(), so nothing is kept
+ * beside it; the cost is one memset of each block freed.
+ */
+#include "wipealloc.h"
+
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <openssl/crypto.h>
+
+void *wipealloc_malloc(size_t n)
+{
+    return malloc(n);
+}
+
+void *wipealloc_calloc(size_t n, size_t size)
+{
+    return calloc(n, size);
+}
+
+void wipealloc_free(void *p)
+{
+    if (!p)
+        return;
+    OPENSSL_cleanse(p, malloc_usable_size(p));
+    free(p);
+}
+
+/* realloc() could move the block and free the old one as it is: move it
+ * ourselves. */
+void *wipealloc_realloc(void *p, size_t n)
+{
+    if (!p)
+        return malloc(n);
+    if (n == 0) {
+        wipealloc_free(p);
+        return NULL;
+    }
+    size_t have = malloc_usable_size(p);
+    if (n <= have)
+        return p;
+    void *q = malloc(n);
+    if (!q)
+        return NULL;
+    memcpy(q, p, have);
+    wipealloc_free(p);
+    return q;
+}
+
+char *wipealloc_strdup(const char *s)
+{
+    return strdup(s);
+}
+
+void wipealloc_install_libevent(void)
+{
+    event_set_mem_functions(wipealloc_malloc, wipealloc_realloc, wipealloc_free);
+}
