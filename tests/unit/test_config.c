@@ -157,6 +157,11 @@ static void test_defaults(void **state)
     assert_true(c->uploads.require_size);
     assert_false(c->uploads.overwrite);
     assert_int_equal(c->uploads.max_multipart_size, 0);
+    assert_int_equal(c->server.header_timeout, 10);
+    assert_int_equal(c->server.max_connections, 4096);
+    assert_int_equal(c->server.start_timeout, 30);
+    assert_false(c->server.allow_core_dumps);
+    assert_int_equal(c->s3.call_timeout_ms, 5000);
     assert_int_equal(cfg_multipart_limit(c), 52428800);
     assert_int_equal(c->uploads.n_types, 13);
     assert_string_equal(c->uploads.types[0].ext, ".jpg");
