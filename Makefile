@@ -26,7 +26,7 @@ BUILD     ?= build
 SANITIZE  ?=
 PYTHON    ?= /usr/bin/python3
 
-PKGS      := libevent libcurl libcrypto yaml-0.1 json-c uuid expat
+PKGS      := libevent libevent_openssl libcurl libssl libcrypto yaml-0.1 json-c uuid expat
 
 # The libraries' flags come from pkg-config, which knows them only once
 # scripts/bootstrap has installed the -dev packages. So they are not read

@@ -26,6 +26,7 @@ struct cctx {
     bool cred_bad;              /* a credential was unreadable: skip the pairing rules */
     yaml_node_t *k_bucket, *k_access, *k_secret, *k_token;
     yaml_node_t *k_prefix, *k_maxfn, *k_metrics;
+    yaml_node_t *k_tls, *k_tls_cert, *k_tls_key;
     yaml_node_t *k_auth_mode, *k_jwt;
     bool api_key_hash_set;      /* the api key entry being read has its sha256 */
 };
@@ -53,6 +54,11 @@ extern const struct cfgw_key cfg_rate_limit_keys[];
 extern const size_t cfg_n_rate_limit_keys;
 extern const struct cfgw_key cfg_audit_keys[];
 extern const size_t cfg_n_audit_keys;
+
+/* server.tls (cfg_server.c): the rules that tie its keys together (and
+ * make its context), and its freeing. */
+void cfg_tls_checks(struct cfgw *w);
+void cfg_tls_free(struct cfg_tls *t);
 
 /* The rules of auth: that tie its keys together (cfg_auth.c), and the
  * freeing of the three sections of cfg_auth.c. */

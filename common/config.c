@@ -106,6 +106,7 @@ static void cross_checks(struct cfgw *w)
                  "exceeds S3's %d-byte key limit", strlen(cfg->uploads.prefix),
                  cfg->uploads.max_filename_bytes, KEYS_MAX_KEY_BYTES);
     }
+    cfg_tls_checks(w);
     if (cfg->server.metrics_listen) {
         for (size_t i = 0; i < cfg->server.n_listen; i++) {
             if (cfg_same_address(cfg->server.metrics_listen, &cfg->server.listen[i])) {
@@ -137,6 +138,7 @@ struct cfg *cfg_load_string(const char *name, const char *text, size_t len,
         /* Nodes remembered from the defaults' document are gone with it. */
         c.k_bucket = c.k_access = c.k_secret = c.k_token = NULL;
         c.k_prefix = c.k_maxfn = c.k_metrics = NULL;
+        c.k_tls = c.k_tls_cert = c.k_tls_key = NULL;
         c.k_auth_mode = c.k_jwt = NULL;
         cfgw_walk_text(&c.w, text, len, cross_checks);
     }
@@ -203,6 +205,7 @@ void cfg_free(struct cfg *cfg)
     free(cfg->server.pid_file);
     free(cfg->server.log_file);
     free(cfg->server.access_log);
+    cfg_tls_free(cfg->server.tls);
     if (cfg->server.metrics_listen) {
         cfg_free_listen(cfg->server.metrics_listen);
         free(cfg->server.metrics_listen);

@@ -32,6 +32,18 @@ struct cfg_type {
     size_t n_aliases;
 };
 
+struct ssl_ctx_st;
+
+/* server.tls: HTTPS on addresses of its own (tls.h). */
+struct cfg_tls {
+    struct cfg_listen *listen;      /* at least one when the section is there */
+    size_t n_listen;
+    char *certificate;              /* PEM chain, leaf first */
+    char *key;                      /* PEM */
+    int min_version;                /* TLS1_2_VERSION or TLS1_3_VERSION */
+    struct ssl_ctx_st *ctx;         /* made and checked when the file is loaded */
+};
+
 struct cfg_server {
     struct cfg_listen *listen;      /* at least one */
     size_t n_listen;
@@ -54,6 +66,7 @@ struct cfg_server {
     int start_timeout;              /* seconds new workers have to serve */
     bool allow_core_dumps;          /* else not dumpable, RLIMIT_CORE 0 */
     struct cfg_listen *metrics_listen; /* NULL: /metrics on the main listeners */
+    struct cfg_tls *tls;            /* NULL: no HTTPS */
 };
 
 struct cfg_s3 {

@@ -278,6 +278,12 @@ struct api *api_new(struct event_base *base, struct evhttp *http,
     return api;
 }
 
+void api_attach(struct api *api, struct evhttp *http)
+{
+    configure_evhttp(api, http);
+    evhttp_set_gencb(http, on_request, api);
+}
+
 void api_attach_metrics(struct api *api, struct evhttp *http)
 {
     configure_evhttp(api, http);

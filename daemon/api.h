@@ -55,6 +55,9 @@ struct api *api_new(struct event_base *base, struct evhttp *http,
                     const struct cfg *cfg, struct s3_client *s3, struct httpc *httpc,
                     char *err, size_t errlen);
 
+/* Serve the API on another evhttp too (the HTTPS one). */
+void api_attach(struct api *api, struct evhttp *http);
+
 /* Serve only the metrics route on a second evhttp (server.metrics_listen). */
 void api_attach_metrics(struct api *api, struct evhttp *http);
 

@@ -36,7 +36,9 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/ssl.h>
 #include <event2/http.h>
 
 #include "config.h"
@@ -276,11 +278,12 @@ static void on_learn(evutil_socket_t unused, short what, void *arg)
     c->by_fd[fd] = k;
 }
 
-static struct bufferevent *make_bev(struct event_base *base, void *arg)
+/* The bufferevent of a new connection, guarded; NULL lets evhttp make a
+ * plain one (out of memory). */
+static struct bufferevent *guard(struct conns *c, struct event_base *base,
+                                 struct bufferevent *bev)
 {
-    struct conns *c = arg;
     struct conn *k = calloc(1, sizeof *k);
-    struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
 
     if (k && bev) {
         k->deadline = evtimer_new(base, on_deadline, k);
@@ -316,9 +319,45 @@ static struct bufferevent *make_bev(struct event_base *base, void *arg)
     return bev;
 }
 
+static struct bufferevent *make_bev(struct event_base *base, void *arg)
+{
+    return guard(arg, base, bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE));
+}
+
 void conns_attach(struct conns *c, struct evhttp *http)
 {
     evhttp_set_bevcb(http, make_bev, c);
+}
+
+/* HTTPS: the TLS bufferevent's input is the plain text of the requests,
+ * which is what the header deadline watches (a TLS handshake counts
+ * against it too: its bytes arrive, no request does). */
+static SSL_CTX *tls_ctx;       /* one HTTPS evhttp per worker */
+
+static struct bufferevent *make_tls_bev(struct event_base *base, void *arg)
+{
+    SSL *ssl = SSL_new(tls_ctx);
+    struct bufferevent *bev = ssl ? bufferevent_openssl_socket_new(base, -1, ssl,
+                                        BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE)
+                                  : NULL;
+
+    if (!bev) {
+        /* evhttp makes a plain one, which answers the TLS hello with a 400:
+         * the client sees its handshake fail. */
+        SSL_free(ssl);
+        log_warn("cannot set up a TLS connection (out of memory)");
+        return NULL;
+    }
+    /* Clients that close without a close_notify are common and harmless
+     * for HTTP/1.1 with lengths. */
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    return guard(arg, base, bev);
+}
+
+void conns_attach_tls(struct conns *c, struct evhttp *http, SSL_CTX *ctx)
+{
+    tls_ctx = ctx;
+    evhttp_set_bevcb(http, make_tls_bev, c);
 }
 
 static struct conn *find(struct conns *c, struct evhttp_connection *evcon)

@@ -27,6 +27,7 @@ struct event_base;
 struct evhttp;
 struct evhttp_connection;
 struct conns;
+struct ssl_ctx_st;
 
 /* Called when the count reaches max_connections (AT_LIMIT true: stop
  * accepting) and when it falls below again (false). */
@@ -37,8 +38,10 @@ struct conns *conns_new(struct event_base *base, const struct cfg *cfg, conns_li
 /* After every connection is gone (evhttp_free first). */
 void conns_free(struct conns *c);
 
-/* Make HTTP's connections through C (evhttp_set_bevcb). */
+/* Make HTTP's connections through C (evhttp_set_bevcb); with TLS, as
+ * server ends of TLS sessions of CTX (an SSL_CTX, tls.h). */
 void conns_attach(struct conns *c, struct evhttp *http);
+void conns_attach_tls(struct conns *c, struct evhttp *http, struct ssl_ctx_st *ctx);
 
 /* A request of EVCON reached the API / its response was handed over. */
 void conns_request_started(struct conns *c, struct evhttp_connection *evcon);

@@ -57,6 +57,7 @@ void gen_free(struct gen *g)
             close(g->slots[i].ready_fd);
     cfg_free(g->cfg);
     free(g->fds);
+    free(g->tls_fds);
     free(g->slots);
     free(g);
 }
@@ -66,19 +67,23 @@ int gen_bind(struct gen *g, char *err, size_t errlen)
     const struct cfg_server *s = &g->cfg->server;
 
     for (size_t i = 0; i < s->n_listen; i++)
-        if (lsock_bind(&s->listen[i], false, &g->fds, &g->n_fds, err, errlen) < 0)
+        if (lsock_bind(&s->listen[i], LSOCK_API, &g->fds, &g->n_fds, err, errlen) < 0)
             return -1;
     g->metrics_fd = -1;
     if (s->metrics_listen) {
         int *mf = NULL;
         size_t nm = 0;
-        int rc = lsock_bind(s->metrics_listen, true, &mf, &nm, err, errlen);
+        int rc = lsock_bind(s->metrics_listen, LSOCK_METRICS, &mf, &nm, err, errlen);
         if (rc == 0)
             g->metrics_fd = mf[0];   /* the worker serves one metrics socket */
         free(mf);
         if (rc < 0)
             return -1;
     }
+    for (size_t i = 0; s->tls && i < s->tls->n_listen; i++)
+        if (lsock_bind(&s->tls->listen[i], LSOCK_TLS, &g->tls_fds, &g->n_tls_fds, err,
+                       errlen) < 0)
+            return -1;
     return 0;
 }
 
@@ -88,6 +93,9 @@ static bool uses_fd(const struct gen *g, int fd)
         return true;
     for (size_t i = 0; i < g->n_fds; i++)
         if (g->fds[i] == fd)
+            return true;
+    for (size_t i = 0; i < g->n_tls_fds; i++)
+        if (g->tls_fds[i] == fd)
             return true;
     return false;
 }
@@ -181,7 +189,8 @@ int gen_spawn(struct gen *g, int i, pid_t master)
         log_set_role("presignd-worker");
         close(p[0]);
         child_setup(g, master);
-        exit(worker_main(g->cfg, g->fds, (int)g->n_fds, g->metrics_fd, g->id, ms, p[1]));
+        exit(worker_main(g->cfg, g->fds, (int)g->n_fds, g->tls_fds, (int)g->n_tls_fds,
+                         g->metrics_fd, g->id, ms, p[1]));
     }
     close(p[1]);
     s->pid = pid;

@@ -44,6 +44,8 @@ struct gen {
     int *fds;                   /* listen sockets this generation serves */
     size_t n_fds;
     int metrics_fd;             /* -1: /metrics on the main listeners */
+    int *tls_fds;               /* server.tls.listen sockets */
+    size_t n_tls_fds;
     struct proc_user user;
     struct slot *slots;
     int n_slots;

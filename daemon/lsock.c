@@ -22,7 +22,7 @@
 struct lsock {
     char key[ADDR_KEY_LEN];     /* "127.0.0.1:8000", "[::1]:8000" */
     int fd;
-    bool metrics;
+    enum lsock_kind kind;
 };
 
 static struct lsock *socks;
@@ -91,7 +91,7 @@ static int add_fd(int **fds, size_t *n, int fd)
     return 0;
 }
 
-int lsock_bind(const struct cfg_listen *l, bool metrics, int **fds, size_t *n,
+int lsock_bind(const struct cfg_listen *l, enum lsock_kind kind, int **fds, size_t *n,
                char *err, size_t errlen)
 {
     struct addrinfo hints, *res = NULL;
@@ -113,8 +113,10 @@ int lsock_bind(const struct cfg_listen *l, bool metrics, int **fds, size_t *n,
         char key[ADDR_KEY_LEN];
         addr_key(ai->ai_addr, ai->ai_addrlen, key, sizeof key);
         struct lsock *ls = find(key);
-        if (ls && ls->metrics != metrics) {
-            errbuf_set(err, errlen, "%s is both a listen and a metrics_listen address", key);
+        if (ls && ls->kind != kind) {
+            static const char *const names[] = { "listen", "metrics_listen", "tls.listen" };
+            errbuf_set(err, errlen, "%s is already a %s address, cannot also be a %s one", key,
+                       names[ls->kind], names[kind]);
             goto out;
         }
         int fd = ls ? ls->fd : -1;
@@ -135,8 +137,9 @@ int lsock_bind(const struct cfg_listen *l, bool metrics, int **fds, size_t *n,
             socks = ns;
             snprintf(socks[n_socks].key, sizeof socks[n_socks].key, "%s", key);
             socks[n_socks].fd = fd;
-            socks[n_socks++].metrics = metrics;
-            log_info("listening on %s%s", key, metrics ? " (metrics)" : "");
+            socks[n_socks++].kind = kind;
+            log_info("listening on %s%s", key, kind == LSOCK_METRICS ? " (metrics)"
+                                               : kind == LSOCK_TLS ? " (HTTPS)" : "");
         }
         if (add_fd(fds, n, fd) < 0) {
             errbuf_set(err, errlen, "out of memory");

@@ -37,6 +37,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <openssl/ssl.h>
+
 #include "clock.h"
 #include "config.h"
 #include "httpc.h"
@@ -48,6 +50,7 @@
 #include "ratelimit.h"
 #include "reloadctl.h"
 #include "sdnotify.h"
+#include "tls.h"
 #include "worker.h"
 
 #define HANDOVER_TIMEOUT_MS 2000    /* old workers confirm they stopped accepting */
@@ -203,6 +206,12 @@ static int prepare(const struct cfg *cfg, char *err, size_t errlen)
         log_warn("auth.mode is none: anyone who reaches presignd may sign uploads and "
                  "downloads, list and delete under %s%s", cfg->uploads.prefix,
                  cfg->auth.n_api_keys ? " (auth.api_keys is set but not used)" : "");
+    if (cfg->server.tls) {
+        char serial[128];
+        tls_ctx_serial(cfg->server.tls->ctx, serial, sizeof serial);
+        log_info("HTTPS with %s (serial %s), TLS %s and up", cfg->server.tls->certificate,
+                 serial, cfg->server.tls->min_version == TLS1_3_VERSION ? "1.3" : "1.2");
+    }
     if (!cfg->uploads.require_size)
         log_warn("uploads.require_size is false: an upload URL requested without a size "
                  "takes any length up to S3's 5 GB; presign.max_file_size (%lld bytes) is "

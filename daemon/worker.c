@@ -63,14 +63,20 @@
 #define MAX_PORTS       64
 #define ACCEPT_PAUSE_MS 100     /* accept() out of descriptors or memory: pause */
 
+/* A socket the worker accepts on, and the evhttp that serves it. */
+struct listener {
+    struct evhttp *http;
+    struct evhttp_bound_socket *bound;
+};
+
 struct worker {
     const struct cfg *cfg;
     struct event_base *base;
     struct evhttp *http;
     struct evhttp *mhttp;                   /* metrics listener, or NULL */
-    struct evhttp_bound_socket **bound;
-    int n_bound;
-    struct evhttp_bound_socket *mbound;
+    struct evhttp *thttp;                   /* HTTPS (server.tls), or NULL */
+    struct listener *ls;                    /* every socket it accepts on */
+    int n_ls;
     struct httpc *httpc;                    /* S3, instance metadata, JWKS */
     struct s3_client *s3;
     struct api *api;
@@ -180,13 +186,8 @@ static void arm_tick(struct worker *w, int ms)
 
 static void set_listeners(struct worker *w, bool enable)
 {
-    for (int i = 0; i < w->n_bound; i++) {
-        struct evconnlistener *l = evhttp_bound_socket_get_listener(w->bound[i]);
-        if (l)
-            enable ? evconnlistener_enable(l) : evconnlistener_disable(l);
-    }
-    if (w->mbound) {
-        struct evconnlistener *l = evhttp_bound_socket_get_listener(w->mbound);
+    for (int i = 0; i < w->n_ls; i++) {
+        struct evconnlistener *l = evhttp_bound_socket_get_listener(w->ls[i].bound);
         if (l)
             enable ? evconnlistener_enable(l) : evconnlistener_disable(l);
     }
@@ -281,13 +282,9 @@ static void stop_accepting(struct worker *w)
 {
     /* Frees the listeners and closes our copies of the sockets; the master's
      * copies (and the other workers') keep accepting. */
-    for (int i = 0; i < w->n_bound; i++)
-        evhttp_del_accept_socket(w->http, w->bound[i]);
-    w->n_bound = 0;
-    if (w->mbound) {
-        evhttp_del_accept_socket(w->mhttp, w->mbound);
-        w->mbound = NULL;
-    }
+    for (int i = 0; i < w->n_ls; i++)
+        evhttp_del_accept_socket(w->ls[i].http, w->ls[i].bound);
+    w->n_ls = 0;
 }
 
 static void begin_drain(struct worker *w, const char *why)
@@ -415,6 +412,8 @@ static void worker_cleanup(struct worker *w)
     httpc_free(w->httpc);
     if (w->mhttp)
         evhttp_free(w->mhttp);
+    if (w->thttp)
+        evhttp_free(w->thttp);
     if (w->http)
         evhttp_free(w->http);
     /* After the evhttps: freeing their connections calls back into it. */
@@ -428,11 +427,11 @@ static void worker_cleanup(struct worker *w)
         event_free(w->accept_resume);
     if (w->base)
         event_base_free(w->base);
-    free(w->bound);
+    free(w->ls);
 }
 
-int worker_main(const struct cfg *cfg, const int *fds, int n_fds, int metrics_fd,
-                unsigned long generation, int slot, int ready_fd)
+int worker_main(const struct cfg *cfg, const int *fds, int n_fds, const int *tls_fds, int n_tls,
+                int metrics_fd, unsigned long generation, int slot, int ready_fd)
 {
     struct worker w;
     char err[512];
@@ -451,8 +450,8 @@ int worker_main(const struct cfg *cfg, const int *fds, int n_fds, int metrics_fd
     w.http = w.base ? evhttp_new(w.base) : NULL;
     w.tick = w.base ? evtimer_new(w.base, on_tick, &w) : NULL;
     w.accept_resume = w.base ? evtimer_new(w.base, on_accept_resume, &w) : NULL;
-    w.bound = calloc((size_t)(n_fds > 0 ? n_fds : 1), sizeof *w.bound);
-    if (!w.base || !w.http || !w.tick || !w.accept_resume || !w.bound
+    w.ls = calloc((size_t)(n_fds + n_tls + 1), sizeof *w.ls);
+    if (!w.base || !w.http || !w.tick || !w.accept_resume || !w.ls
         || add_signals(&w) < 0) {
         log_error("cannot set up the event loop");
         worker_cleanup(&w);
@@ -481,36 +480,39 @@ int worker_main(const struct cfg *cfg, const int *fds, int n_fds, int metrics_fd
     }
     w.api->conns = w.conns;
 
-    for (int i = 0; i < n_fds; i++) {
-        /* Our fd is this process's own copy: evhttp may close it on free. */
-        w.bound[w.n_bound] = evhttp_accept_socket_with_handle(w.http, fds[i]);
-        if (!w.bound[w.n_bound]) {
-            log_error("cannot accept on inherited socket %d", fds[i]);
+    if (n_tls > 0) {
+        /* HTTPS has an evhttp of its own: evhttp makes every connection of
+         * one evhttp through the same bufferevent callback. */
+        if (!(w.thttp = evhttp_new(w.base))) {
             worker_cleanup(&w);
             return WORKER_EXIT_FATAL;
         }
-        watch_accept_errors(&w, w.bound[w.n_bound]);
-        w.n_bound++;
-        remember_port(&w, fds[i]);
+        set_limits(w.thttp, cfg);
+        conns_attach_tls(w.conns, w.thttp, cfg->server.tls->ctx);
+        api_attach(w.api, w.thttp);
     }
     if (metrics_fd >= 0) {
-        w.mhttp = evhttp_new(w.base);
-        if (!w.mhttp) {
+        if (!(w.mhttp = evhttp_new(w.base))) {
             worker_cleanup(&w);
             return WORKER_EXIT_FATAL;
         }
         set_limits(w.mhttp, cfg);
         conns_attach(w.conns, w.mhttp);
-        w.mbound = evhttp_accept_socket_with_handle(w.mhttp, metrics_fd);
-        if (w.mbound)
-            api_attach_metrics(w.api, w.mhttp);
-        if (!w.mbound) {
-            log_error("cannot serve metrics on inherited socket %d", metrics_fd);
+        api_attach_metrics(w.api, w.mhttp);
+    }
+    /* Our fds are this process's own copies: evhttp may close them on free. */
+    for (int i = 0; i < n_fds + n_tls + (metrics_fd >= 0); i++) {
+        struct evhttp *h = i < n_fds ? w.http : i < n_fds + n_tls ? w.thttp : w.mhttp;
+        int fd = i < n_fds ? fds[i] : i < n_fds + n_tls ? tls_fds[i - n_fds] : metrics_fd;
+        struct evhttp_bound_socket *b = evhttp_accept_socket_with_handle(h, fd);
+        if (!b) {
+            log_error("cannot accept on inherited socket %d", fd);
             worker_cleanup(&w);
             return WORKER_EXIT_FATAL;
         }
-        watch_accept_errors(&w, w.mbound);
-        remember_port(&w, metrics_fd);
+        w.ls[w.n_ls++] = (struct listener){ h, b };
+        watch_accept_errors(&w, b);
+        remember_port(&w, fd);
     }
 
     arm_tick(&w, TICK_MS);

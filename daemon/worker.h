@@ -19,7 +19,8 @@ struct cfg;
 
 /*
  * Run a worker in the child after fork(). FDS are the listen sockets (already
- * bound and listening), METRICS_FD the metrics listener or -1. SLOT is the
+ * bound and listening), TLS_FDS those of server.tls (N_TLS of them, served
+ * with cfg->server.tls->ctx), METRICS_FD the metrics listener or -1. SLOT is the
  * worker's slot of shared per-worker counters, unique among live workers.
  * READY_FD is a pipe end to the master: the worker writes WORKER_SAYS_READY
  * once it accepts connections and WORKER_SAYS_NOT_ACCEPTING once it has
@@ -27,7 +28,7 @@ struct cfg;
  * The master forks with its signals blocked; the worker unblocks them once
  * its own (libevent) handlers are in place. Returns the process exit code.
  */
-int worker_main(const struct cfg *cfg, const int *fds, int n_fds, int metrics_fd,
-                unsigned long generation, int slot, int ready_fd);
+int worker_main(const struct cfg *cfg, const int *fds, int n_fds, const int *tls_fds, int n_tls,
+                int metrics_fd, unsigned long generation, int slot, int ready_fd);
 
 #endif
