@@ -142,6 +142,10 @@ bool body_parse(struct req *r, const char *const *fields)
 
     struct json_tokener *tok = r->api->tok;
     json_tokener_reset(tok);
+    /* json_tokener_reset keeps a \uD800-\uDBFF escape the last body left
+     * unpaired (json-c 0.16): this body's first \u escape would get a
+     * U+FFFD in front of it. */
+    tok->high_surrogate = 0;
     struct json_object *obj = json_tokener_parse_ex(tok, text, (int)len);
     enum json_tokener_error jerr = json_tokener_get_error(tok);
     size_t end = json_tokener_get_parse_end(tok);
