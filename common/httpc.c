@@ -40,6 +40,7 @@
  * this bounds the calls a worker overlaps with one host; beyond it curl
  * queues. */
 #define HTTPC_MAX_HOST_CONNECTIONS 256
+#define HTTPC_SPARE_HANDLES 64
 #define HTTPC_BACKOFF_BASE_MS 50.0
 #define HTTPC_BACKOFF_CAP_MS  1000.0
 
@@ -100,6 +101,10 @@ struct httpc {
     size_t inflight;
     int depth;                  /* nesting of our event callbacks */
     bool free_pending;          /* httpc_free ran inside a callback */
+    /* Easy handles of finished transfers, reset, for the next ones: making
+     * one allocates (and our allocator wipes) its buffers every time. */
+    CURL *spare[HTTPC_SPARE_HANDLES];
+    int n_spare;
 };
 
 /* ------------------------------------------------------------------ life */
@@ -124,11 +129,25 @@ static void response_reset(struct httpc_call *c)
     c->errbuf[0] = '\0';
 }
 
+/* A transfer's handle back to the spares (reset: no option, header list
+ * or buffer pointer of the call survives), or freed when there are enough
+ * or when it received secrets (its receive buffer still holds them; freed,
+ * our allocator wipes it). */
+static void put_handle(struct httpc *h, CURL *e, bool secret)
+{
+    if (h->n_spare < HTTPC_SPARE_HANDLES && !h->free_pending && !secret) {
+        curl_easy_reset(e);
+        h->spare[h->n_spare++] = e;
+    } else {
+        curl_easy_cleanup(e);
+    }
+}
+
 static void release_transfer(struct httpc_call *c)
 {
     if (c->easy) {
         curl_multi_remove_handle(c->h->multi, c->easy);
-        curl_easy_cleanup(c->easy);
+        put_handle(c->h, c->easy, c->spec.secret);
         c->easy = NULL;
     }
     /* Headers carry session tokens and signatures. */
@@ -170,6 +189,8 @@ static void destroy(struct httpc *h)
 {
     while (!TAILQ_EMPTY(&h->calls))
         call_free(TAILQ_FIRST(&h->calls));
+    while (h->n_spare > 0)
+        curl_easy_cleanup(h->spare[--h->n_spare]);
     if (h->multi)
         curl_multi_cleanup(h->multi);
     event_del(&h->timer);
@@ -339,7 +360,7 @@ static void start_attempt(struct httpc_call *c)
         finish_later(c);
         return;
     }
-    CURL *e = curl_easy_init();
+    CURL *e = h->n_spare ? h->spare[--h->n_spare] : curl_easy_init();
     if (!e) {
         snprintf(c->prepare_err, sizeof c->prepare_err, "out of memory");
         c->prepare_failed = true;
@@ -392,7 +413,7 @@ static void start_attempt(struct httpc_call *c)
     c->easy = e;
     c->state = CALL_RUNNING;
     if (curl_multi_add_handle(h->multi, e) != CURLM_OK) {
-        curl_easy_cleanup(e);
+        put_handle(h, e, c->spec.secret);
         c->easy = NULL;
         snprintf(c->prepare_err, sizeof c->prepare_err, "curl_multi_add_handle failed");
         c->prepare_failed = true;

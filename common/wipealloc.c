@@ -2,7 +2,11 @@
  * wipealloc.c - allocators that wipe what they free (see wipealloc.h).
  *
  * The size of a block comes from malloc_usable_size(), so nothing is kept
- * beside it; the cost is one memset of each block freed.
+ * beside it. Only the first WIPE_MAX bytes of a block are wiped (8 KiB): what these
+ * libraries keep secrets in starts a block (a request's headers at the head
+ * of a read buffer, an IMDS answer at the head of curl's receive buffer),
+ * and wiping all of curl's 16 KiB receive buffer on every call cost more
+ * than the call's own work.
  */
 #include "wipealloc.h"
 
@@ -23,11 +27,14 @@ void *wipealloc_calloc(size_t n, size_t size)
     return calloc(n, size);
 }
 
+#define WIPE_MAX 8192      /* server.max_header_size's default: a request's headers */
+
 void wipealloc_free(void *p)
 {
     if (!p)
         return;
-    OPENSSL_cleanse(p, malloc_usable_size(p));
+    size_t n = malloc_usable_size(p);
+    OPENSSL_cleanse(p, n < WIPE_MAX ? n : WIPE_MAX);
     free(p);
 }
 

@@ -430,6 +430,26 @@ static void worker_cleanup(struct worker *w)
     free(w->ls);
 }
 
+/*
+ * A worker is one thread: no locks in libevent. With the changelist, the
+ * enable/disable churn evhttp makes around each request (read off while it
+ * answers, write on until the answer is out, then back) is settled once per
+ * loop round, and what cancels out costs no epoll_ctl at all: about four
+ * system calls per kept-alive request fewer.
+ */
+static struct event_base *new_event_base(void)
+{
+    struct event_config *ec = event_config_new();
+    struct event_base *base = NULL;
+
+    if (ec) {
+        event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK | EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+        base = event_base_new_with_config(ec);
+        event_config_free(ec);
+    }
+    return base ? base : event_base_new();
+}
+
 int worker_main(const struct cfg *cfg, const int *fds, int n_fds, const int *tls_fds, int n_tls,
                 int metrics_fd, unsigned long generation, int slot, int ready_fd)
 {
@@ -446,7 +466,7 @@ int worker_main(const struct cfg *cfg, const int *fds, int n_fds, const int *tls
     w.master = getppid();
     prctl(PR_SET_PDEATHSIG, SIGTERM);
 
-    w.base = event_base_new();
+    w.base = new_event_base();
     w.http = w.base ? evhttp_new(w.base) : NULL;
     w.tick = w.base ? evtimer_new(w.base, on_tick, &w) : NULL;
     w.accept_resume = w.base ? evtimer_new(w.base, on_accept_resume, &w) : NULL;
