@@ -290,6 +290,11 @@ int log_configure_audit(const char *path, char *err, size_t errlen)
     return 0;
 }
 
+bool log_audit_enabled(void)
+{
+    return audit_fd >= 0;
+}
+
 void log_audit(const char *line, size_t len)
 {
     char stack[4096], *buf = stack;

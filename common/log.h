@@ -14,6 +14,7 @@
 #define PRESIGND_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <sys/types.h>
 #include <stddef.h>
 
@@ -70,6 +71,9 @@ int log_configure_audit(const char *path, char *err, size_t errlen);
 
 /* One audit line; LINE is a complete JSON object without newline. */
 void log_audit(const char *line, size_t len);
+
+/* Is there an audit log to write to (audit.log_file)? */
+bool log_audit_enabled(void);
 
 #define log_debug(...) log_msg(LOG_LVL_DEBUG, __VA_ARGS__)
 #define log_info(...)  log_msg(LOG_LVL_INFO, __VA_ARGS__)

@@ -31,7 +31,8 @@ void audit_write(const struct req *r, int status)
     struct timespec now;
     struct buf b;
 
-    if (!rt || !rt->perm)
+    /* Nothing to build a line for without the file it would go to. */
+    if (!rt || !rt->perm || !log_audit_enabled())
         return;
     buf_init(&b, store, sizeof store);
     clock_gettime(CLOCK_REALTIME, &now);

@@ -119,15 +119,30 @@ bool http_time_normalize(const char *in, char *out, size_t outlen)
     return true;
 }
 
+/* Every URL answer carries one: formatted once per second of T, as the
+ * access log's time stamps are. One thread at a time. */
 size_t http_time_iso(time_t t, char *buf, size_t len)
 {
-    struct tm tm;
+    static time_t cached_t = (time_t)-1;
+    static char cached[24];
+    static size_t cached_len;
 
-    if (!gmtime_r(&t, &tm))
+    if (t != cached_t) {
+        struct tm tm;
+        if (!gmtime_r(&t, &tm))
+            return 0;
+        int n = snprintf(cached, sizeof cached, "%04d-%02d-%02dT%02d:%02d:%02dZ",
+                         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                         tm.tm_sec);
+        if (n <= 0 || (size_t)n >= sizeof cached)
+            return 0;
+        cached_len = (size_t)n;
+        cached_t = t;
+    }
+    if (cached_len >= len)
         return 0;
-    int n = snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-    return n > 0 && (size_t)n < len ? (size_t)n : 0;
+    memcpy(buf, cached, cached_len + 1);
+    return cached_len;
 }
 
 bool http_media_type_is(const char *ct, const char *type)
