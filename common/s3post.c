@@ -27,14 +27,16 @@ void s3post_fields_free(struct s3_post_field *fields, size_t n)
     free(fields);
 }
 
-/* ["eq", "$NAME", "VALUE"], after a comma. */
+/* ["eq", "$NAME", "VALUE"], after a comma. VALUE as UTF-8, not \u00XX per
+ * byte: S3 compares the form field with the decoded JSON string, and a key
+ * may hold any UTF-8. */
 static void cond_eq(struct buf *b, const char *prefix, const char *name, const char *value)
 {
     buf_add(b, ",[\"eq\",\"$");
     jsonw_escape_ascii(b, prefix, strlen(prefix));
     jsonw_escape_ascii(b, name, strlen(name));
     buf_add(b, "\",");
-    jsonw_str_ascii(b, value, strlen(value));
+    jsonw_str(b, value, strlen(value));
     buf_addc(b, ']');
 }
 
