@@ -250,7 +250,8 @@ deb:
 	rm -rf $(DEB_WORK)
 	mkdir -p $(DEB_WORK)/presignd-$(VERSION)
 	tar -cf - --exclude=./build --exclude=./.git --exclude=./tests/node_modules \
-	  --exclude=__pycache__ . | tar -C $(DEB_WORK)/presignd-$(VERSION) -xf -
+	  --exclude=./examples/node_modules --exclude=__pycache__ . | \
+	  tar -C $(DEB_WORK)/presignd-$(VERSION) -xf -
 	cd $(DEB_WORK)/presignd-$(VERSION) && \
 	  env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
 	  DEB_BUILD_OPTIONS="parallel=$$(nproc) $$DEB_BUILD_OPTIONS" \

@@ -27,6 +27,7 @@
   let nextToken = null;    // continuation token of the file list
 
   $('api-url').textContent = API;
+  $('uppy-link').search = window.location.search;    // the same ?api= there
 
   // --- helpers ------------------------------------------------------------
 

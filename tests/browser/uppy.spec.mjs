@@ -11,6 +11,9 @@
 //                     file, then close the browser while parts are in flight
 //                   resume: open the page again (same USER_DATA_DIR): Uppy
 //                     restores the file, and the upload goes on from there
+//                   dashboard: the example page examples/uppy.html: pick
+//                     FILES in Uppy's Dashboard, click its upload button, wait
+//                     for the page to list them as stored
 //   USER_DATA_DIR   the browser profile of stop and resume (IndexedDB lives there)
 //   RESULT          where the JSON result goes (default: stdout)
 //   CHROMIUM        the browser (default /usr/bin/chromium)
@@ -256,13 +259,49 @@ async function tellState(page) {
   log(`state: ${JSON.stringify(state)}`);
 }
 
+// The example page, as a person uses it: Uppy's Dashboard.
+async function phaseDashboard(result, problems) {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+  let page;
+  try {
+    const context = await browser.newContext({ viewport: { width: 1000, height: 900 } });
+    page = await context.newPage();
+    page.setDefaultTimeout(TIMEOUT);
+    watchProblems(page, problems);
+    const requests = [];
+    recordRequests(page, new URL(PAGE_URL).origin, requests);
+    log(`opening ${PAGE_URL}`);
+    await page.goto(PAGE_URL, { waitUntil: 'load' });
+    await page.waitForSelector('#api-state.ok');
+    await page.waitForSelector('.uppy-Dashboard');
+    // The Dashboard's own file input (the first: files, not folders).
+    await page.locator('input.uppy-Dashboard-input').first().setInputFiles(FILES);
+    await page.click('.uppy-StatusBar-actionBtn--upload');
+    for (const name of FILES.map((f) => path.basename(f))) {
+      await page.locator(`#uploaded li[data-name="${name}"]`).waitFor();
+    }
+    result.stored = await page.$$eval('#uploaded li', (lis) => lis.map((li) => ({
+      name: li.dataset.name, key: li.dataset.key })));
+    result.status = await page.textContent('#status');
+    result.requests = requests;
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: path.join(ARTIFACTS, 'uppy-dashboard.png'), fullPage: true });
+  } catch (e) {
+    await screenshot(page, 'uppy-failure.png');
+    throw e;
+  } finally {
+    await browser.close();
+  }
+}
+
 async function main() {
   if (!PAGE_URL) throw new Error('PAGE_URL is not set');
   const result = { phase: PHASE };
   const problems = [];
-  const phases = { upload: phaseUpload, stop: phaseStop, resume: phaseResume };
+  const phases = { upload: phaseUpload, stop: phaseStop, resume: phaseResume,
+                   dashboard: phaseDashboard };
   if (!phases[PHASE]) throw new Error(`unknown PHASE ${PHASE}`);
-  if (PHASE !== 'upload' && !USER_DATA_DIR) throw new Error('USER_DATA_DIR is not set');
+  if ((PHASE === 'stop' || PHASE === 'resume') && !USER_DATA_DIR) throw new Error('USER_DATA_DIR is not set');
   await phases[PHASE](result, problems);
   // The requests the stop phase left hanging fail when the browser closes:
   // not a problem of the page.

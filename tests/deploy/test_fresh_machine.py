@@ -198,6 +198,9 @@ def test_make_run(fresh, tmp_path):
         # The example pages are served beside it (by a process of their own).
         harness.wait_for(lambda: _answers("http://127.0.0.1:%d/" % pages), 30,
                          what="the example pages of make run")
+        # The Uppy page, and the bundle it loads (installed by the bootstrap).
+        for path in ("uppy.html", "node_modules/uppy/dist/uppy.min.js"):
+            assert _answers("http://127.0.0.1:%d/%s" % (pages, path)), path
     finally:
         # Ctrl-C in the terminal: the whole foreground process group.
         if proc.poll() is None:

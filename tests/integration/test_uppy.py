@@ -15,7 +15,9 @@ Each uploads a small file (one request: /s3/params, or a signed PUT) and a
 presignd's access log says what Uppy asked for. Run with -s for the figures
 (upload time, parts, presignd requests per part). Then a multipart upload
 stopped midway (the browser closed with parts in flight) and resumed after
-the reload by GoldenRetriever, which must not send the finished parts again.
+the reload by GoldenRetriever, which must not send the finished parts again;
+and the example page examples/uppy.html (Uppy 6's Dashboard, the bundle
+pinned in examples/package.json).
 """
 import hashlib
 import json
@@ -34,6 +36,7 @@ import harness
 
 ROOT = Path(__file__).resolve().parents[2]
 TESTS = ROOT / "tests"
+EXAMPLES = ROOT / "examples"
 SPEC = TESTS / "browser" / "uppy.spec.mjs"
 ARTIFACTS = TESTS / "browser" / "artifacts"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -122,22 +125,26 @@ def clean_bucket(s3, prefix):
 
 # ------------------------------------------------------------- the setup
 
-@pytest.fixture
-def page_origin(s3, http_stub):
-    """tests/ served on a free port (the pages under browser/uppy/ load
-    ../../node_modules/uppy-N/dist/), and the bucket's CORS rules of
-    aws/bucket-cors.json for that origin."""
-    require_browser()
-    origin = http_stub(harness.serve_directory(TESTS)).endpoint
+def cors_for(s3, origin):
+    """The bucket's CORS rules of aws/bucket-cors.json, for ORIGIN."""
     cors = json.loads((ROOT / "aws" / "bucket-cors.json").read_text())
     for rule in cors["CORSRules"]:
         rule["AllowedOrigins"] = [origin]
-    client = s3.client()
-    client.put_bucket_cors(Bucket=s3.bucket, CORSConfiguration=cors)
+    s3.client().put_bucket_cors(Bucket=s3.bucket, CORSConfiguration=cors)
+
+
+@pytest.fixture
+def page_origin(s3, http_stub):
+    """tests/ served on a free port (the pages under browser/uppy/ load
+    ../../node_modules/uppy-N/dist/), and the bucket's CORS rules for that
+    origin."""
+    require_browser()
+    origin = http_stub(harness.serve_directory(TESTS)).endpoint
+    cors_for(s3, origin)
     try:
         yield origin
     finally:
-        client.delete_bucket_cors(Bucket=s3.bucket)
+        s3.client().delete_bucket_cors(Bucket=s3.bucket)
 
 
 @pytest.fixture
@@ -146,15 +153,15 @@ def setup(presignd, s3, page_origin, tmp_path):
     access log and audit log; its objects are deleted afterwards."""
     made = []
 
-    def start(auth):
+    def start(auth, origin=page_origin, more=None):
         prefix = "uppy-%s/" % uuid.uuid4().hex[:12]
-        cfg = {"cors": {"allow_origins": [page_origin]},
+        cfg = {"cors": {"allow_origins": [origin]},
                "uploads": {"prefix": prefix, "max_multipart_size": 1024 * MiB},
                "server": {"access_log": str(tmp_path / "access.log")},
                "audit": {"log_file": str(tmp_path / "audit.log")}}
         if auth:
             cfg.update(AUTH)
-        d = presignd(cfg)
+        d = presignd(harness.deep_merge(cfg, more))
         d.prefix = prefix
         d.access_path = tmp_path / "access.log"
         d.audit_path = tmp_path / "audit.log"
@@ -486,3 +493,38 @@ def test_uppy_resumes_after_reload(setup, s3, page_origin, tmp_path, page):
               mode, in_s3, sorted(stop["held"]), hold + 1, parts, len(uploaded_parts(resume)),
               resume["ms"] / 1000, dict(sorted(before.items())), dict(sorted(after.items())),
               sorted(sent_again) or "none"))
+
+
+# ----------------------------------------------------------- example page
+
+def test_example_page(setup, s3, http_stub, tmp_path):
+    """examples/uppy.html as `make run` serves it, clicked through Uppy's
+    Dashboard: a small file (a form POST to the bucket) and one above
+    presign.max_file_size, which the page sends in parts."""
+    harness.require((EXAMPLES / "node_modules" / "uppy" / "dist" / "uppy.min.js").is_file(),
+                    "examples/node_modules/uppy is missing (scripts/bootstrap installs it)")
+    origin = http_stub(harness.serve_directory(EXAMPLES)).endpoint
+    cors_for(s3, origin)
+    try:
+        d = setup(auth=False, origin=origin, more={"presign": {"max_file_size": 6 * MiB}})
+        files = [("notes-%s.txt" % uuid.uuid4().hex[:6], 200 * 1024 + 3),
+                 ("video-%s.bin" % uuid.uuid4().hex[:6], 7 * MiB + 5)]
+        digests = {}
+        for name, size in files:
+            digests[name] = make_file(tmp_path / name, size)
+        res = run_spec(tmp_path, {"PAGE_URL": "%s/uppy.html?%s" % (origin, urlencode(
+                                      {"api": d.url})),
+                                  "FILES": json.dumps([str(tmp_path / n) for n, _ in files]),
+                                  "PHASE": "dashboard"})
+    finally:
+        s3.client().delete_bucket_cors(Bucket=s3.bucket)
+    assert not res["problems"], res["problems"]
+    stored = {x["name"]: x["key"] for x in res["stored"]}
+    assert set(stored) == {n for n, _ in files}, res["stored"]
+    for name, size in files:
+        assert stored[name] == check_stored(s3, d.prefix, name, size, digests[name])
+    assert res["status"] == "2 uploaded.", res["status"]
+    got = Counter(routes(access_lines(d)))
+    assert got[("GET", "/s3/params")] == 1 and got[("POST", "/s3/multipart")] == 1, got
+    assert got[("GET", PART_ROUTE)] == 2, got
+    print_routes("The example page (Uppy 6 Dashboard), a small and a 7 MiB file", res, s3, d)
