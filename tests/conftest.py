@@ -13,6 +13,12 @@
                   harness.HttpStub (a function or a route table answers);
                   http_stub(stub) starts a stub made by the test (such as a
                   harness.ImdsStub); every stub is stopped at teardown
+  fault_proxy     (function) a started harness.FaultProxy in front of the
+                  `s3` fixture's RGW (see faultproxy.py): point s3.endpoint
+                  at its .endpoint; set_faults(error500=..., reset=...,
+                  stall=..., only=...) and fail_next() inject faults, and
+                  counts() says how many requests (per S3 operation) it
+                  received; teardown stops it
 
 Every daemon a test starts is stopped at teardown (TERM, then KILL); a
 daemon that does not stop, a worker that outlives its master, or a
@@ -103,6 +109,15 @@ def blackhole():
         yield b
     finally:
         b.stop()
+
+
+@pytest.fixture
+def fault_proxy(s3):
+    p = harness.FaultProxy(s3.port).start()
+    try:
+        yield p
+    finally:
+        p.stop()
 
 
 @pytest.fixture

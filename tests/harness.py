@@ -14,9 +14,12 @@ It also holds the one copy of what several test files need:
   HttpStub      a local HTTP server answering from a function or a route
                 table, logging every request; serve_directory() makes it a
                 static file server; ImdsStub is EC2's IMDSv2 on top of it
+  FaultProxy    (faultproxy.py) an HTTP proxy in front of the test S3 that
+                forwards byte for byte and injects 5xx answers, resets and
+                stalls in shares the test sets, counting every request
 
 conftest.py turns these into the `s3`, `presignd`, `presignd_asan`,
-`blackhole` and `http_stub` fixtures; tests may also import its functions
+`blackhole`, `http_stub` and `fault_proxy` fixtures; tests may also import its functions
 (free_port, deep_merge, ...).
 Only Debian's /usr/bin/python3 with its stdlib, requests, boto3 and yaml.
 """
@@ -43,6 +46,8 @@ import requests
 import yaml
 from requests.structures import CaseInsensitiveDict
 
+import faultproxy
+
 ROOT = Path(__file__).resolve().parents[1]
 S3_LOCAL = ROOT / "scripts" / "s3-local"
 
@@ -52,6 +57,11 @@ TEST_REGION = "us-east-1"
 # Log lines that mean a sanitizer found something, in any process.
 SANITIZER_PATTERNS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
                       "runtime error:", "WARNING: ThreadSanitizer")
+
+
+# The fault-injecting proxy lives in its own module; tests take it from here.
+FaultProxy = faultproxy.FaultProxy
+s3_operation = faultproxy.s3_operation
 
 
 def require(ok, why):
