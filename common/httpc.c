@@ -392,8 +392,8 @@ static void start_attempt(struct httpc_call *c)
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
     /* Paths are sent exactly as signed: no "/../" squashing. */
     curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
-    /* Wait for a connection being set up rather than open another. */
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    /* No CURLOPT_PIPEWAIT: over HTTP/1.1 it would hold every call back
+     * behind the first one on a new connection. */
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);

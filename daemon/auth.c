@@ -345,7 +345,7 @@ static enum auth_result jwt(struct auth *a, struct req *r, const char *tok, size
         req_fail(r, 500, "internal_error", "out of memory");
     return ok ? AUTH_OK : AUTH_ANSWERED;
 wait:
-    req_wait(r);
+    req_wait_other(r);      /* the JWKS fetch's own limit answers it */
     TAILQ_INSERT_TAIL(&a->waiters, r, wait_link);
     r->wait_list = &a->waiters;
     return AUTH_WAIT;

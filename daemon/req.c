@@ -198,6 +198,13 @@ static void on_sent_conn_close(struct evhttp_connection *evcon, void *arg)
 void req_reply(struct req *r, int status, const char *ctype, const char *body, size_t len,
                unsigned flags)
 {
+    /* Answered: off any list of waiters, so that what it waited for cannot
+     * answer it a second time (a health probe ending as its deadline
+     * fires). */
+    if (r->wait_list) {
+        TAILQ_REMOVE(r->wait_list, r, wait_link);
+        r->wait_list = NULL;
+    }
     struct evkeyvalq *h = evhttp_request_get_output_headers(r->ev);
 
     evhttp_add_header(h, "Server", "presignd");
@@ -307,7 +314,7 @@ void req_fail_s3(struct req *r, const struct s3_result *res)
 void req_fail_presign(struct req *r, enum s3_status st, const char *err)
 {
     if (st == S3_NO_CREDENTIALS)
-        req_fail(r, 503, "no_credentials", "no AWS credentials are available: %s", err);
+        req_fail(r, 503, "no_credentials", "%s", err);
     else
         req_fail(r, 503, "presign_failed", "cannot presign: %s", err);
 }
@@ -413,6 +420,11 @@ void req_wait(struct req *r)
         if (r->s3_deadline)
             evtimer_add(r->s3_deadline, &tv);
     }
+    req_wait_other(r);
+}
+
+void req_wait_other(struct req *r)
+{
     if (!r->evcon || r->state == REQ_WAITING)
         return;
     evhttp_connection_set_closecb(r->evcon, on_conn_close, r);

@@ -118,8 +118,13 @@ void req_fail_s3(struct req *r, const struct s3_result *res);
 /* A presigning that failed with ST (ERR from s3_presign). */
 void req_fail_presign(struct req *r, enum s3_status st, const char *err);
 
-/* R is about to wait for S3: notice if the client goes away meanwhile. */
+/* R is about to wait for S3: notice if the client goes away meanwhile, and
+ * answer 503 if S3 takes more than s3.call_timeout_ms in all. */
 void req_wait(struct req *r);
+/* R is about to wait for something else (a shared health probe, the
+ * identity provider's keys), whose own limit answers it: only notice if
+ * the client goes away. */
+void req_wait_other(struct req *r);
 /* Count an S3 call's time into R (the access log's s3_ms). */
 void req_s3_account(struct req *r, const struct s3_result *res);
 

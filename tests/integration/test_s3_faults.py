@@ -397,12 +397,6 @@ def test_health_probe_limit_with_the_default_call_timeout(presignd, s3, fault_pr
     assert set(fault_proxy.counts()["by_op"]) == {"HeadBucket"}
 
 
-@pytest.mark.xfail(reason="presignd bug: with s3.call_timeout_ms under the 3 s probe limit "
-                   "the request deadline (daemon/req.c on_s3_deadline) and the end of the "
-                   "probe come together; when the deadline is first, /health answers the "
-                   "generic error instead of its {status: unhealthy, ...}, and the request, "
-                   "still on the probe's waiting list until its answer is written, can be "
-                   "answered a second time on the same connection", strict=False)
 def test_health_answers_once_in_its_shape_when_call_timeout_is_short(presignd, s3,
                                                                      fault_proxy):
     """README: /health answers 503 "unhealthy" when S3 cannot be reached;
