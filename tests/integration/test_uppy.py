@@ -24,6 +24,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import uuid
 from collections import Counter
@@ -182,9 +183,16 @@ def run_spec(tmp_path, env, timeout=300):
     result = tmp_path / ("result-%s.json" % uuid.uuid4().hex[:8])
     env = dict(os.environ, CHROMIUM=CHROMIUM, ARTIFACTS=str(ARTIFACTS), RESULT=str(result),
                **env)
-    out = subprocess.run(["node", str(SPEC)], cwd=TESTS, env=env, capture_output=True,
-                         text=True, timeout=timeout)
-    assert out.returncode == 0, "%s\n%s" % (out.stdout[-5000:], out.stderr[-5000:])
+    # A session of its own: should it hang, node and its chromium go together.
+    proc = subprocess.Popen(["node", str(SPEC)], cwd=TESTS, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate()
+        pytest.fail("the spec hung for %d s:\n%s" % (timeout, stderr[-5000:]))
+    assert proc.returncode == 0, "%s\n%s" % (stdout[-5000:], stderr[-5000:])
     return json.loads(result.read_text())
 
 
@@ -247,9 +255,11 @@ def upload_files(d, s3, tmp_path, origin, page, files, key=None):
         path = tmp_path / name
         digest = make_file(path, size)
         before = len(access_lines(d))
-        res = run_spec(tmp_path, {"PAGE_URL": page_url(origin, page, d, key),
-                                  "FILES": json.dumps([str(path)])})
-        path.unlink()
+        try:
+            res = run_spec(tmp_path, {"PAGE_URL": page_url(origin, page, d, key),
+                                      "FILES": json.dumps([str(path)])})
+        finally:
+            path.unlink()
         up = res["uploads"][0]
         up["label"] = res["label"]
         assert not res["problems"], res["problems"]
@@ -441,8 +451,15 @@ def test_uppy_resumes_after_reload(setup, s3, page_origin, tmp_path, page):
     profile = tmp_path / "profile"
     url = page_url(page_origin, page, d, key=KEY if v4 else None, golden=True)
     hold = 4
-    parts = -(-BIG // PART)
+    try:
+        resume_after_reload(d, s3, tmp_path, url, path, digest, profile, hold, v4)
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)       # 120 MiB in IndexedDB
+        path.unlink(missing_ok=True)
 
+
+def resume_after_reload(d, s3, tmp_path, url, path, digest, profile, hold, v4):
+    parts = -(-BIG // PART)
     stop = run_spec(tmp_path, {"PAGE_URL": url, "FILES": json.dumps([str(path)]),
                                "PHASE": "stop", "USER_DATA_DIR": str(profile),
                                "HOLD_AFTER_PART": str(hold)})
