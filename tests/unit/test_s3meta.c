@@ -68,7 +68,7 @@ static void meta_refused(void **state)
     /* Too many entries, too many bytes. */
     s3meta_init(&m);
     for (int i = 0; i < S3META_MAX_ITEMS; i++) {
-        char n[8];
+        char n[16];
         snprintf(n, sizeof n, "k%d", i);
         assert_true(s3meta_add(&m, n, "v", err, sizeof err));
     }
