@@ -8,6 +8,7 @@
 #   make dist       build/presignd-VERSION.tar.gz (binary tarball, other distributions)
 #   make deb        build/presignd_VERSION-1_ARCH.deb (Debian package, debian/)
 #   make fleet      the simulated EC2 fleet behind a load balancer (root; minutes)
+#   make fuzz       the libFuzzer harnesses of tests/fuzz (clang; FUZZ_SECONDS, FUZZ_TARGETS)
 #
 # Sources are picked up by wildcard: common/*.c becomes build/libpresignd.a,
 # daemon/*.c links against it into build/presignd, tests/unit/test_*.c each
@@ -127,6 +128,18 @@ $(BUILD)/tools/%: tests/tools/%.c $(LIB)
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(ALL_LDFLAGS) $(LIBS)
 tools: $(TOOL_BIN)
 
+# The fuzz harnesses without libFuzzer (tests/fuzz/replay.c gives them a
+# main): `make unit` replays each one's committed corpus,
+# tests/fuzz/corpus/NAME/ (seeds and the inputs that once broke a
+# contract), and `make unit-asan` does so under the sanitizers.
+FUZZ_REPLAY_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz-replay/%)
+$(BUILD)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay.c $(wildcard tests/fuzz/*.h) $(DLIB) $(LIB)
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	$(Q)$(CC) -std=c11 -D_GNU_SOURCE -DPRESIGND_VERSION='"replay"' $(CPPFLAGS) $(CFLAGS) \
+	  $(SANITIZE) -Icommon -Idaemon -Itests/fuzz $(PKG_CFLAGS) -o $@ $< tests/fuzz/replay.c \
+	  $(DLIB) $(LIB) $(ALL_LDFLAGS) $(LIBS)
+
 -include $(COMMON_OBJ:.o=.d) $(DAEMON_OBJ:.o=.d)
 
 bootstrap:
@@ -135,7 +148,7 @@ bootstrap:
 # Unit tests: each binary prints cmocka's summary; the vectors for SigV4 and
 # JWTs are made at test time by botocore and PyJWT, so the comparison with
 # an independent implementation is always live.
-unit: $(UNIT_BIN) tools
+unit: $(UNIT_BIN) $(FUZZ_REPLAY_BIN) tools
 	@mkdir -p $(BUILD)/tests
 	$(PYTHON) tests/unit/sigv4_vectors.py > $(BUILD)/tests/sigv4_vectors.tsv
 	$(PYTHON) tests/unit/jwt_vectors.py $(BUILD)/tests/jwt
@@ -143,6 +156,10 @@ unit: $(UNIT_BIN) tools
 	  echo "== $$t"; \
 	  PRESIGND_SRCDIR=$(CURDIR) SIGV4_VECTORS=$(BUILD)/tests/sigv4_vectors.tsv \
 	    JWT_VECTORS=$(BUILD)/tests/jwt $$t; \
+	done
+	@set -e; for t in $(FUZZ_REPLAY_BIN); do \
+	  c=tests/fuzz/corpus/$$(basename $$t); \
+	  if [ -d $$c ]; then $$t $$c; fi; \
 	done
 
 unit-asan:
