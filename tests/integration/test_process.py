@@ -5,6 +5,7 @@ systemd reads, `presignd -R PID` (the unit's ExecReload), the pid file and
 workers that notice a dead master."""
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -622,3 +623,58 @@ def test_ipv6_and_ipv4_listeners(presignd):
     assert requests.get("http://[::1]:%d/health" % p6, timeout=10).status_code == 200
     assert requests.get("http://127.0.0.1:%d/health" % d.port, timeout=10).status_code == 200
     assert "listening on [::1]:%d" % p6 in d.log()
+
+
+# ------------------------------------- a reload whose workers never serve
+
+def test_reload_whose_new_workers_never_become_ready_is_rejected(presignd):
+    """PRESIGND_TEST_HOLD_READY=2 (daemon/worker.c) makes generation 2's
+    workers start and never report that they serve. After
+    server.start_timeout the reload is rejected: `presignd -R` exits 1,
+    the log says why, the held workers are stopped, and generation 1 kept
+    serving throughout on the same workers; the next reload (generation 3)
+    works."""
+    d = presignd(workers=2, env={"PRESIGND_TEST_HOLD_READY": "2"},
+                 overrides={"server": {"start_timeout": 2, "shutdown_timeout": 2},
+                            "presign": {"expires": 600}})
+    old = settle_workers(d, 2)
+    d.write_config({"presign": {"expires": 200}})
+    t0 = time.monotonic()
+    client = subprocess.Popen([binary(), "-R", str(d.pid)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        d.wait_log(r"PRESIGND_TEST_HOLD_READY: generation 2 will not become ready")
+        # Meanwhile the old generation answers everything, with the old config.
+        served = []
+        while client.poll() is None and time.monotonic() - t0 < 30:
+            served.append(expires_in(d))
+            time.sleep(0.05)
+        code = client.wait(5)
+    finally:
+        if client.poll() is None:
+            client.kill()
+            client.wait()
+        stderr = client.stderr.read()
+        client.stderr.close()
+    took = time.monotonic() - t0
+    print("reload with never-ready workers rejected after %.2f s (start_timeout 2 s); "
+          "%d requests served meanwhile" % (took, len(served)))
+    assert code == 1, stderr
+    assert "reload rejected" in stderr
+    assert 2 <= took < 4, took
+    assert served and set(served) == {600}, served
+    log = d.log()
+    assert re.search(r"reload rejected: the new workers did not become ready in time; "
+                     r"still serving generation 1", log), log
+    # The held workers are told to drain, and killed when they do not.
+    wait_for(lambda: "generation 2 did not drain in time; killing 2 workers" in d.log(), 10,
+             what="the held workers to be killed")
+    assert settle_workers(d, 2) == old
+    assert expires_in(d) == 600
+    assert d.log().count("started (generation 2)") == 2
+
+    d.write_config({"presign": {"expires": 100}})
+    d.reload()
+    settle_workers(d, 2, exclude=old)
+    assert expires_in(d) == 100
+    assert "reload ok: generation 3 serving with 2 workers" in d.log()
