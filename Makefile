@@ -9,6 +9,7 @@
 #   make deb        build/presignd_VERSION-1_ARCH.deb (Debian package, debian/)
 #   make fleet      the simulated EC2 fleet behind a load balancer (root; minutes)
 #   make fuzz       the libFuzzer harnesses of tests/fuzz (clang; FUZZ_SECONDS, FUZZ_TARGETS)
+#   make vendor-docs  check daemon/vendor/ (Swagger UI, ReDoc) against npm
 #
 # Sources are picked up by wildcard: common/*.c becomes build/libpresignd.a,
 # daemon/*.c links against it into build/presignd, tests/unit/test_*.c each
@@ -41,7 +42,7 @@ PKGS      := libevent libevent_openssl libcurl libssl libcrypto yaml-0.1 json-c 
 PRESIGND_BOOTSTRAP ?= yes
 PKG_MK    := build/pkg.mk
 # deb compiles too, but in its own copy of the tree (see the deb target).
-NO_BUILD_GOALS := clean uninstall bootstrap lint deb
+NO_BUILD_GOALS := clean uninstall bootstrap lint deb vendor-docs
 ifneq ($(filter-out $(NO_BUILD_GOALS),$(or $(MAKECMDGOALS),all)),)
 include $(PKG_MK)
 endif
@@ -73,8 +74,11 @@ COMMON_SRC := $(wildcard common/*.c)
 DAEMON_SRC := $(wildcard daemon/*.c) $(wildcard daemon/*.S)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
-# Files built into the binary by daemon/assets.S (.incbin).
-ASSETS     := daemon/openapi.json daemon/docs.html
+# Files built into the binary by daemon/assets.S (.incbin): the OpenAPI
+# document, the documentation pages and Swagger UI and ReDoc (vendored from
+# npm, see `make vendor-docs`).
+ASSETS     := daemon/openapi.json daemon/docs.html daemon/redoc.html daemon/docs.js \
+              daemon/redoc.js daemon/docs.css $(wildcard daemon/vendor/*/*)
 
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
 DAEMON_OBJ := $(patsubst %.S,$(BUILD)/obj/%.o,$(DAEMON_SRC:%.c=$(BUILD)/obj/%.o))
@@ -86,7 +90,7 @@ DLIB_OBJ   := $(filter-out $(BUILD)/obj/daemon/main.o,$(DAEMON_OBJ))
 Q          ?= @
 
 .PHONY: all test unit unit-asan asan integration run bench install uninstall \
-        dist deb clean bootstrap check-config lint fuzz tools fleet
+        dist deb clean bootstrap check-config lint fuzz tools fleet vendor-docs
 
 all: $(BUILD)/presignd
 
@@ -190,6 +194,13 @@ test: bootstrap
 
 lint:
 	@if [ -x scripts/lint ]; then scripts/lint; fi
+
+# Swagger UI and ReDoc (daemon/vendor/): fetch the pinned npm tarballs again
+# and check that the files in the tree are exactly theirs (their versions,
+# integrity and SHA-256 are in daemon/vendor/PACKAGES and SHA256SUMS). After
+# a version change there: scripts/vendor-docs --update.
+vendor-docs:
+	scripts/vendor-docs
 
 # RUN_CONFIG: another config than etc/presignd.dev.yaml (its s3.endpoint
 # must be a local port); RUN_PAGES_PORT: where examples/ is served.

@@ -330,6 +330,7 @@ const struct cfgw_key cfg_server_keys[] = {
     { "max_connections", cfgw_h_int, SRV(max_connections), 1, 1000000, "4096" },
     { "start_timeout", cfgw_h_int, SRV(start_timeout), 1, 3600, "30" },
     { "allow_core_dumps", cfgw_h_bool, SRV(allow_core_dumps), 0, 0, "false" },
+    { "docs", cfgw_h_bool, SRV(docs), 0, 0, "true" },
     { "metrics_listen", h_metrics_listen, 0, 0, 0, NULL },
     { "tls", h_tls, 0, 0, 0, NULL },
 };

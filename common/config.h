@@ -65,6 +65,7 @@ struct cfg_server {
     int max_connections;            /* client connections per worker */
     int start_timeout;              /* seconds new workers have to serve */
     bool allow_core_dumps;          /* else not dumpable, RLIMIT_CORE 0 */
+    bool docs;                      /* /openapi.json, /docs, /redoc and their files */
     struct cfg_listen *metrics_listen; /* NULL: /metrics on the main listeners */
     struct cfg_tls *tls;            /* NULL: no HTTPS */
 };

@@ -160,7 +160,8 @@ static void pipeline(struct api *api, struct evhttp_request *ev, bool metrics_on
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     if (!path || !*path)
         path = "/";
-    route_match(path, metrics_only, api->cfg->server.metrics_listen != NULL, &r->match);
+    route_match(path, metrics_only, api->cfg->server.metrics_listen != NULL,
+                api->cfg->server.docs, &r->match);
     /* The log shows the label of a route with parameters (keys may be
      * personal data) and a bounded raw path otherwise; the query never. */
     if (r->match.n_params)

@@ -1,9 +1,9 @@
 /*
  * handle_meta.c - the routes about the service itself: GET / (name,
  * version, endpoints from the route table, the upload rules), GET
- * /openapi.json, GET /docs (and /redoc, where the previous service had its
- * second docs page) and GET /metrics. The documents depend only on
- * the config, so they are built once per worker.
+ * /openapi.json and GET /metrics (the pages that render the document are
+ * handle_docs.c's). The documents depend only on the config, so they are
+ * built once per worker.
  */
 #include "handlers.h"
 
@@ -14,7 +14,6 @@
 #include <json-c/json.h>
 
 #include "api.h"
-#include "assets.h"
 #include "config.h"
 #include "errbuf.h"
 #include "metrics.h"
@@ -48,6 +47,9 @@ static char *build_root(const struct cfg *cfg, size_t *len)
     for (size_t i = 0; i < n_eps; i++) {
         /* /metrics is not on the API's sockets when it has its own. */
         if ((routes[listed[i].index].flags & ROUTE_METRICS) && cfg->server.metrics_listen)
+            continue;
+        /* Nor the documentation with server.docs: false (route_match). */
+        if ((routes[listed[i].index].flags & ROUTE_DOCS) && !cfg->server.docs)
             continue;
         json_object_array_add(eps, json_object_new_string(listed[i].text));
     }
@@ -122,15 +124,6 @@ void handle_openapi(struct req *r)
     const struct meta_state *m = r->api->meta;
 
     req_reply(r, 200, "application/json", m->openapi, m->openapi_len, 0);
-}
-
-void handle_docs(struct req *r)
-{
-    req_add_header(r, "Content-Security-Policy",
-                   "default-src 'none'; script-src 'unsafe-inline'; "
-                   "style-src 'unsafe-inline'; connect-src 'self'");
-    req_reply(r, 200, "text/html; charset=utf-8", asset_docs_html,
-              asset_len(asset_docs_html, asset_docs_html_end), 0);
 }
 
 void handle_metrics(struct req *r)

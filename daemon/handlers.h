@@ -5,7 +5,8 @@
  *   handle_s3.c        /s3/params, /s3/multipart..., /s3/sign (Uppy's routes)
  *   handle_files.c     GET /files, DELETE /files/{file_key}, POST /upload-complete
  *   handle_health.c    GET /health (one shared, cached S3 probe)
- *   handle_meta.c      GET /, /openapi.json, /docs, /redoc, /metrics
+ *   handle_meta.c      GET /, /openapi.json, /metrics
+ *   handle_docs.c      GET /docs, /redoc, /docs/assets/{hash}/{name}
  *
  * A handler gets a request that has passed the pipeline (route, CORS,
  * method, body: see api.c) and must answer it, now or from an S3 callback,
@@ -42,6 +43,8 @@ void handle_health(struct req *r);
 void handle_root(struct req *r);
 void handle_openapi(struct req *r);
 void handle_docs(struct req *r);
+void handle_redoc(struct req *r);
+void handle_docs_asset(struct req *r);
 void handle_metrics(struct req *r);
 
 /*

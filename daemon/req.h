@@ -92,6 +92,8 @@ struct req {
 
 /* Flags of req_reply(). */
 #define REQ_NO_STORE 1u             /* Cache-Control: no-store */
+#define REQ_STATIC   2u             /* BODY lives as long as the process (files built
+                                       into the binary): sent from where it is, not copied */
 
 /* A request evhttp handed over (the pipeline starts with it); NULL when
  * out of memory, after answering 500. */

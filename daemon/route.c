@@ -49,12 +49,16 @@ static struct route routes[] = {
       .flags = ROUTE_PUBLIC },
     { .pattern = "/metrics", .methods = GET_HEAD, .handler = handle_metrics,
       .flags = ROUTE_PUBLIC | ROUTE_METRICS },
+    /* The documentation: the document, Swagger UI, ReDoc (where the
+     * previous service had its two pages) and the files the pages load. */
     { .pattern = "/openapi.json", .methods = GET_HEAD, .handler = handle_openapi,
-      .flags = ROUTE_PUBLIC },
+      .flags = ROUTE_PUBLIC | ROUTE_DOCS },
     { .pattern = "/docs", .methods = GET_HEAD, .handler = handle_docs,
-      .flags = ROUTE_PUBLIC },
-    { .pattern = "/redoc", .methods = GET_HEAD, .handler = handle_docs,
-      .flags = ROUTE_PUBLIC },
+      .flags = ROUTE_PUBLIC | ROUTE_DOCS },
+    { .pattern = "/redoc", .methods = GET_HEAD, .handler = handle_redoc,
+      .flags = ROUTE_PUBLIC | ROUTE_DOCS },
+    { .pattern = "/docs/assets/{hash}/{name}", .methods = GET_HEAD,
+      .handler = handle_docs_asset, .flags = ROUTE_PUBLIC | ROUTE_DOCS | ROUTE_UNLISTED },
 };
 
 #define N_ROUTES (sizeof routes / sizeof routes[0])
@@ -155,7 +159,7 @@ static bool match_one(const char *pattern, const char *path, struct route_match 
     return *s == '\0';
 }
 
-void route_match(const char *path, bool metrics_only, bool metrics_elsewhere,
+void route_match(const char *path, bool metrics_only, bool metrics_elsewhere, bool docs,
                  struct route_match *out)
 {
     memset(out, 0, sizeof *out);
@@ -164,6 +168,8 @@ void route_match(const char *path, bool metrics_only, bool metrics_elsewhere,
         const struct route *rt = &routes[i];
         bool is_metrics = rt->flags & ROUTE_METRICS;
         if (metrics_only ? !is_metrics : (is_metrics && metrics_elsewhere))
+            continue;
+        if ((rt->flags & ROUTE_DOCS) && !docs)
             continue;
         if (match_one(rt->pattern, path, out)) {
             out->route = rt;

@@ -33,6 +33,7 @@ typedef void (*route_handler)(struct req *r);
 #define ROUTE_METRICS   2u  /* moves to server.metrics_listen when that is set */
 #define ROUTE_UNLISTED  4u  /* not in the endpoint list of GET / */
 #define ROUTE_MESSAGE   8u  /* errors carry "message" too (Uppy shows it) */
+#define ROUTE_DOCS     16u  /* the API's documentation: gone with server.docs: false */
 
 #define ROUTE_MAX_PARAMS 4
 
@@ -73,9 +74,11 @@ unsigned route_count(void);
 /*
  * Match PATH (without query). METRICS_ONLY: the server.metrics_listen
  * socket, where only the metrics route exists; METRICS_ELSEWHERE: that
- * socket exists, so the main sockets have no metrics route.
+ * socket exists, so the main sockets have no metrics route. DOCS: false
+ * when server.docs is, and the ROUTE_DOCS routes match nothing, as if they
+ * did not exist (404, not 405).
  */
-void route_match(const char *path, bool metrics_only, bool metrics_elsewhere,
+void route_match(const char *path, bool metrics_only, bool metrics_elsewhere, bool docs,
                  struct route_match *out);
 
 /* The raw value of parameter NAME of M, or NULL (LEN set). */

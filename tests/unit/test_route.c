@@ -3,7 +3,8 @@
  * OpenAPI document: every route of the table (and its methods and body
  * fields) is described in daemon/openapi.json, and every path of the
  * document is a route; the router matches literal and {param} segments;
- * the derived Allow strings, labels and endpoint list.
+ * the documentation routes go with server.docs; the derived Allow
+ * strings, labels and endpoint list.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -155,12 +156,12 @@ static void test_router(void **state)
     struct route_match m;
     size_t len;
 
-    route_match("/upload-url", false, false, &m);
+    route_match("/upload-url", false, false, true, &m);
     assert_non_null(m.route);
     assert_string_equal(m.route->label, "/upload-url");
     assert_int_equal(m.n_params, 0);
 
-    route_match("/files/uploads/a/b c.pdf", false, false, &m);
+    route_match("/files/uploads/a/b c.pdf", false, false, true, &m);
     assert_non_null(m.route);
     assert_string_equal(m.route->label, "/files/{file_key}");
     const char *v = route_param(&m, "file_key", &len);
@@ -170,23 +171,76 @@ static void test_router(void **state)
     assert_null(route_param(&m, "file", &len));
 
     /* Empty parameters and unknown paths match nothing. */
-    route_match("/files/", false, false, &m);
+    route_match("/files/", false, false, true, &m);
     assert_null(m.route);
     assert_int_equal(m.index, route_count());
-    route_match("/upload-url/", false, false, &m);
+    route_match("/upload-url/", false, false, true, &m);
     assert_null(m.route);
-    route_match("/nope", false, false, &m);
+    route_match("/nope", false, false, true, &m);
     assert_null(m.route);
 
     /* /metrics: on the main sockets unless it has its own; only it there. */
-    route_match("/metrics", false, false, &m);
+    route_match("/metrics", false, false, true, &m);
     assert_non_null(m.route);
-    route_match("/metrics", false, true, &m);
+    route_match("/metrics", false, true, true, &m);
     assert_null(m.route);
-    route_match("/metrics", true, true, &m);
+    route_match("/metrics", true, true, true, &m);
     assert_non_null(m.route);
-    route_match("/health", true, true, &m);
+    route_match("/health", true, true, true, &m);
     assert_null(m.route);
+}
+
+/* server.docs (default true) and the routes it removes: the document, both
+ * pages and their files, which are public like the rest of the docs. */
+static void test_docs_routes_follow_server_docs(void **state)
+{
+    (void)state;
+    struct cfg_errors e = { 0 };
+    const char *on = "s3:\n  bucket: b-bucket\n";
+    const char *off = "s3:\n  bucket: b-bucket\nserver:\n  docs: false\n";
+    struct cfg *c_on = cfg_load_string("t", on, strlen(on), &e);
+    struct cfg *c_off = cfg_load_string("t", off, strlen(off), &e);
+    assert_non_null(c_on);
+    assert_non_null(c_off);
+    assert_true(c_on->server.docs);
+    assert_false(c_off->server.docs);
+    cfg_free(c_on);
+    cfg_free(c_off);
+
+    static const char *const docs[] = {
+        "/openapi.json", "/docs", "/redoc", "/docs/assets/0123456789abcdef/docs.js",
+    };
+    struct route_match m;
+    size_t len;
+    for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
+        route_match(docs[i], false, false, true, &m);
+        assert_non_null(m.route);
+        assert_true(m.route->flags & ROUTE_DOCS);
+        assert_true(m.route->flags & ROUTE_PUBLIC);
+        route_match(docs[i], false, false, false, &m);
+        assert_null(m.route);
+        assert_int_equal(m.index, route_count());
+    }
+    route_match("/docs/assets/0123456789abcdef/docs.js", false, false, true, &m);
+    assert_string_equal(m.route->label, "/docs/assets/{hash}/{name}");
+    const char *v = route_param(&m, "name", &len);
+    assert_int_equal(len, 7);
+    assert_memory_equal(v, "docs.js", len);
+    v = route_param(&m, "hash", &len);
+    assert_int_equal(len, 16);
+    /* Files are no endpoints; a file path is one segment. */
+    route_match("/docs/assets/0123456789abcdef/a/b.js", false, false, true, &m);
+    assert_null(m.route);
+    route_match("/docs/assets/0123456789abcdef", false, false, true, &m);
+    assert_null(m.route);
+    /* The rest of the API does not depend on it. */
+    route_match("/upload-url", false, false, false, &m);
+    assert_non_null(m.route);
+    route_match("/metrics", false, false, false, &m);
+    assert_non_null(m.route);
+    for (unsigned i = 0; i < route_count(); i++)
+        if (route_table()[i].flags & ROUTE_DOCS)
+            assert_true(route_table()[i].flags & ROUTE_PUBLIC);
 }
 
 static void test_derived_strings(void **state)
@@ -195,9 +249,9 @@ static void test_derived_strings(void **state)
     struct route_match m;
     size_t n;
 
-    route_match("/health", false, false, &m);
+    route_match("/health", false, false, true, &m);
     assert_string_equal(m.route->allow, "GET, HEAD, OPTIONS");
-    route_match("/files/x", false, false, &m);
+    route_match("/files/x", false, false, true, &m);
     assert_string_equal(m.route->allow, "DELETE, OPTIONS");
     assert_string_equal(route_labels()[route_count()], "other");
     const struct route_endpoint *eps = route_endpoints(&n);
@@ -220,6 +274,7 @@ int main(void)
         cmocka_unit_test(test_openapi_matches_route_table),
         cmocka_unit_test(test_metrics_path_follows_metrics_listen),
         cmocka_unit_test(test_router),
+        cmocka_unit_test(test_docs_routes_follow_server_docs),
         cmocka_unit_test(test_derived_strings),
     };
     return cmocka_run_group_tests_name("route", tests, NULL, NULL);
