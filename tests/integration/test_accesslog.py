@@ -18,7 +18,7 @@ FIELDS = {"time", "request_id", "remote_addr", "method", "route", "path", "statu
           "bytes", "duration_ms", "worker_pid", "s3_ms"}
 ROUTES = {"/", "/upload-url", "/download-url", "/upload-complete", "/files",
           "/files/{file_key}", "/health", "/metrics", "/openapi.json", "/docs", "/redoc",
-          "other"}
+          "/docs/assets/{hash}/{name}", "other"}
 
 
 def read_lines(path):
@@ -84,8 +84,10 @@ def test_access_log_lines(presignd, s3, tmp_path):
     call("method", "PUT", "/health")
     call("preflight", "OPTIONS", "/upload-url", headers={
         "Origin": "https://app.example", "Access-Control-Request-Method": "POST"})
-    call("docs", "GET", "/docs")
+    docs = call("docs", "GET", "/docs")
     call("redoc", "GET", "/redoc")
+    script = re.search(r'src="(docs/assets/[0-9a-f]+/docs\.js)"', docs.text).group(1)
+    call("asset", "GET", "/" + script)
 
     harness.wait_for(lambda: access.exists() and
                      sum(1 for line in read_lines(access) if tag in line) >= len(sent),
@@ -116,6 +118,8 @@ def test_access_log_lines(presignd, s3, tmp_path):
         "preflight": ("/upload-url", "/upload-url", False),
         "docs": ("/docs", "/docs", False),
         "redoc": ("/redoc", "/redoc", False),
+        # A path with parameters is logged as its route.
+        "asset": ("/docs/assets/{hash}/{name}", "/docs/assets/{hash}/{name}", False),
     }
     for name, (route, path, s3_call) in expect.items():
         rec = by_id[rid(name)]

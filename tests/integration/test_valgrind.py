@@ -70,6 +70,13 @@ def _mixed_round(d):
                          timeout=30).status_code == 404
     for p in ("/", "/health", "/metrics", "/openapi.json", "/docs", "/redoc", "/nope"):
         requests.get(u + p, timeout=30)
+    # The documentation pages' files (built in, hashed on first use), and
+    # one of another version.
+    for page in ("/docs", "/redoc"):
+        for asset in re.findall(r'(?:src|href)="(docs/assets/[^"]+)"',
+                                requests.get(u + page, timeout=30).text):
+            assert requests.get(u + "/" + asset, timeout=60).status_code == 200, asset
+    requests.get(u + "/docs/assets/0000000000000000/docs.js", timeout=30)
     requests.head(u + "/health", timeout=30)
     requests.options(u + "/upload-url", headers={"Origin": "https://evil.example",
                                                  "Access-Control-Request-Method": "POST"},
