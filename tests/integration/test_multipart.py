@@ -12,12 +12,11 @@ import json
 import os
 import time
 import uuid
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
 import requests
 
-import harness
 from harness import error_shape_problem
 
 MiB = 1024 * 1024
