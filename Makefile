@@ -9,6 +9,7 @@
 #   make deb        build/presignd_VERSION-1_ARCH.deb (Debian package, debian/)
 #   make fleet      the simulated EC2 fleet behind a load balancer (root; minutes)
 #   make fuzz       the libFuzzer harnesses of tests/fuzz (clang; FUZZ_SECONDS, FUZZ_TARGETS)
+#   make soak       reloads under mixed load, ASan build, S3 faults; RSS and fd growth (minutes)
 #   make vendor-docs  check daemon/vendor/ (Swagger UI, ReDoc) against npm
 #
 # Sources are picked up by wildcard: common/*.c becomes build/libpresignd.a,
@@ -90,7 +91,7 @@ DLIB_OBJ   := $(filter-out $(BUILD)/obj/daemon/main.o,$(DAEMON_OBJ))
 Q          ?= @
 
 .PHONY: all test unit unit-asan asan integration run bench install uninstall \
-        dist deb clean bootstrap check-config lint fuzz tools fleet vendor-docs
+        dist deb clean bootstrap check-config lint fuzz soak tools fleet vendor-docs
 
 all: $(BUILD)/presignd
 
@@ -217,6 +218,15 @@ bench: all tools
 fuzz: all
 	@scripts/bootstrap fuzz
 	scripts/fuzz $(FUZZ_TARGETS)
+
+# The soak (scripts/soak): RGW behind the fault-injecting proxy, the ASan
+# build with 2 workers reloaded 600 times with `presignd -R` under mixed
+# load on every route; fails on a failed request, a sanitizer report, or
+# RSS or descriptors that grow. Not part of `make test` (10 to 30 minutes).
+# SOAK_ARGS: e.g. "--reloads 50" (see scripts/soak --help).
+soak: all asan
+	@scripts/bootstrap test
+	$(PYTHON) scripts/soak --binary build/asan/presignd $(SOAK_ARGS)
 
 # The simulated fleet (scripts/fleet): instances in network namespaces behind
 # HAProxy, rolled, killed, cut off from S3 and given new keys under load.
