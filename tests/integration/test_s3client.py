@@ -214,8 +214,8 @@ def test_presign_expired_url_refused(s3, cfg):
 
 
 def test_cancel_and_free_inside_callbacks(s3, cfg):
-    """Three HEADs; one cancelled before it runs, one from the first
-    callback; then four more and the client freed from inside the first of
+    """Three HEADs; one cancelled before it runs, the other one still in
+    flight cancelled from the first callback that runs; then four more and the client freed from inside the first of
     their callbacks. No cancelled callback may run; under ASan (when built)
     nothing may leak or be used after free."""
     key = unique() + "cancel.txt"
@@ -223,8 +223,11 @@ def test_cancel_and_free_inside_callbacks(s3, cfg):
     for binary in [S3CLI] + ([S3CLI_ASAN] if S3CLI_ASAN.exists() else []):
         lines, err = run(cfg, "cancel", key, binary=binary)
         assert lines[0] == {"first": "ok", "inflight_after_cancel": 0}, lines
-        assert lines[-1] == {"callbacks": [1, 0, 0], "free_callbacks": 1,
-                             "client_freed": True}, (lines, err)
+        # Calls 0 and 2 race on two connections: whichever answers first
+        # cancels the other, so exactly one of them runs, never call 1.
+        last = lines[-1]
+        assert sorted(last["callbacks"]) == [0, 0, 1] and last["callbacks"][1] == 0, (lines, err)
+        assert last["free_callbacks"] == 1 and last["client_freed"] is True, (lines, err)
 
 
 def test_parallel_heads_overlap(s3, cfg):
