@@ -2,11 +2,18 @@
 -- in $BENCH_BODY (with $BENCH_AUTH as the Authorization header, when set)
 -- to the URL given to wrk, then print one machine-readable
 -- line (after wrk's own summary) that scripts/bench parses.
-wrk.method = "POST"
-wrk.body = os.getenv("BENCH_BODY") or "{}"
-wrk.headers["Content-Type"] = "application/json"
+-- $BENCH_METHOD=GET sends GETs without a body instead; $BENCH_CLOSE=1 adds
+-- "Connection: close", so that every request has a connection of its own.
+wrk.method = os.getenv("BENCH_METHOD") or "POST"
+if wrk.method == "POST" then
+  wrk.body = os.getenv("BENCH_BODY") or "{}"
+  wrk.headers["Content-Type"] = "application/json"
+end
 if os.getenv("BENCH_AUTH") then
   wrk.headers["Authorization"] = os.getenv("BENCH_AUTH")
+end
+if os.getenv("BENCH_CLOSE") then
+  wrk.headers["Connection"] = "close"
 end
 
 function done(summary, latency, requests)
