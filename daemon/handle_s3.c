@@ -1,7 +1,8 @@
 /*
  * handle_s3.c - the routes Uppy's @uppy/aws-s3 speaks to its backend in
  * Companion mode (the contract of Uppy's own server, Companion, and its
- * answer shapes), and POST /s3/sign for Uppy 6's signRequest:
+ * answer shapes), and the checks POST /s3/sign, Uppy 6's signRequest
+ * (handle_s3sign.c), makes alike (handle_s3.h):
  *
  *   GET    /s3/params                          a presigned POST policy (or PUT)
  *   POST   /s3/multipart                       CreateMultipartUpload
@@ -11,6 +12,7 @@
  *   POST   /s3/multipart/{uploadId}/complete   CompleteMultipartUpload
  *   DELETE /s3/multipart/{uploadId}            AbortMultipartUpload
  *   POST   /s3/sign                            a presigned URL for one S3 request
+ *                                               (handle_s3sign.c)
  *
  * Create, ListParts, Complete and Abort are presignd's own calls on the
  * worker's S3 client; only the part uploads go from the browser to S3. New
@@ -19,11 +21,12 @@
  * that does not belong to that key is S3's to refuse.
  *
  * The size limit of a multipart upload (cfg_multipart_limit) is checked
- * when it is completed, on the parts S3 lists, with the ETags it lists: a
- * part uploaded again after the check has another ETag, and S3 then
- * refuses the completion. An upload over the limit is aborted. Part numbers
- * that could only belong to an upload over the limit (every part but the
- * last is at least 5 MiB) are refused when they are signed.
+ * when it is completed, on the parts S3 lists (every page: s3walk.c), with
+ * the ETags it lists: a part uploaded again after the check has another
+ * ETag, and S3 then refuses the completion. An upload over the limit is
+ * aborted. Part numbers that could only belong to an upload over the
+ * limit (every part but the last is at least 5 MiB) are refused when they
+ * are signed.
  */
 #include "handlers.h"
 
@@ -40,6 +43,7 @@
 #include "body.h"
 #include "clock.h"
 #include "config.h"
+#include "handle_s3.h"
 #include "http.h"
 #include "keys.h"
 #include "metrics.h"
@@ -48,20 +52,17 @@
 #include "route.h"
 #include "s3.h"
 #include "s3meta.h"
+#include "s3walk.h"
 
-#define MAX_PARTS        10000
+#define MAX_PARTS        S3H_MAX_PARTS  /* tests/fuzz reach it by this name */
 #define MIN_PART_SIZE    (5 * 1024 * 1024)  /* S3's, for every part but the last */
 #define MAX_UPLOAD_ID    1024
 #define MAX_BATCH        MAX_PARTS
 
 const char *const handle_s3_create_fields[] = { "filename", "type", "metadata", NULL };
 const char *const handle_s3_complete_fields[] = { "parts", NULL };
-const char *const handle_s3_sign_fields[] = {
-    "method", "key", "uploadId", "partNumber", "filename", "type", "contentType", "size",
-    "expiresIn", NULL
-};
 
-static void add_string(struct json_object *o, const char *k, const char *v)
+void s3h_add_string(struct json_object *o, const char *k, const char *v)
 {
     json_object_object_add(o, k, v ? json_object_new_string(v) : NULL);
 }
@@ -78,7 +79,7 @@ static bool read_query(struct req *r, struct query *q)
 }
 
 /* An uploadId as S3 makes them: printable ASCII. */
-static bool upload_id_ok(struct req *r, const char *id)
+bool s3h_upload_id_ok(struct req *r, const char *id)
 {
     size_t n = id ? strlen(id) : 0;
     bool ok = n > 0 && n <= MAX_UPLOAD_ID;
@@ -100,7 +101,7 @@ static bool upload_of(struct req *r, const struct query *q, char **upload_id)
     *upload_id = handle_path_param(r, "uploadId");
     if (!*upload_id)
         return false;
-    if (!upload_id_ok(r, *upload_id))
+    if (!s3h_upload_id_ok(r, *upload_id))
         return false;
     r->audit.upload_id = strdup(*upload_id);
     if (!key || !*key) {
@@ -134,7 +135,7 @@ static int part_number(const char *s)
 
 /* Part N of an upload that stays within the limit? Every part before it
  * holds at least 5 MiB, so a part number past LIMIT / 5 MiB + 1 cannot. */
-static bool part_fits(struct req *r, int n)
+bool s3h_part_fits(struct req *r, int n)
 {
     int64_t limit = cfg_multipart_limit(r->api->cfg);
 
@@ -197,7 +198,7 @@ static bool meta_from_query(struct req *r, const struct query *q, struct s3meta 
 }
 
 /* S3's refusal of a multipart call, as the API's error. */
-static void fail_multipart(struct req *r, const struct s3_result *res)
+void s3h_fail_multipart(struct req *r, const struct s3_result *res)
 {
     const char *code = res->code ? res->code : "";
 
@@ -223,7 +224,7 @@ static struct json_object *fields_json(const struct s3_posted *p)
     struct json_object *f = json_object_new_object();
 
     for (size_t i = 0; i < p->n_fields; i++)
-        add_string(f, p->fields[i].name, p->fields[i].value);
+        s3h_add_string(f, p->fields[i].name, p->fields[i].value);
     return f;
 }
 
@@ -311,9 +312,9 @@ void handle_s3_params(struct req *r)
         }
         struct json_object *hdrs = json_object_new_object();
         for (size_t i = 0; i < shown; i++)
-            add_string(hdrs, h[i].name, h[i].value);
-        add_string(o, "method", "PUT");
-        add_string(o, "url", p.url);
+            s3h_add_string(hdrs, h[i].name, h[i].value);
+        s3h_add_string(o, "method", "PUT");
+        s3h_add_string(o, "url", p.url);
         json_object_object_add(o, "fields", json_object_new_object());
         json_object_object_add(o, "headers", hdrs);
         json_object_object_add(o, "expires", json_object_new_int64(p.expires_in));
@@ -334,8 +335,8 @@ void handle_s3_params(struct req *r)
             goto out;
         }
         /* No "headers": Uppy 4 and 5 would set them on the form POST. */
-        add_string(o, "method", "POST");
-        add_string(o, "url", p.url);
+        s3h_add_string(o, "method", "POST");
+        s3h_add_string(o, "url", p.url);
         json_object_object_add(o, "fields", fields_json(&p));
         json_object_object_add(o, "expires", json_object_new_int64(p.expires_in));
         r->audit.expires_at = (double)(now + p.expires_in);
@@ -359,14 +360,14 @@ static void create_done(const struct s3_result *res, void *arg)
     r->op = NULL;
     req_s3_account(r, res);
     if (res->status != S3_OK) {
-        fail_multipart(r, res);
+        s3h_fail_multipart(r, res);
         return;
     }
     r->audit.upload_id = strdup(res->upload_id);
     struct json_object *o = json_object_new_object();
-    add_string(o, "key", r->key);
-    add_string(o, "uploadId", res->upload_id);
-    add_string(o, "bucket", r->api->cfg->s3.bucket);
+    s3h_add_string(o, "key", r->key);
+    s3h_add_string(o, "uploadId", res->upload_id);
+    s3h_add_string(o, "bucket", r->api->cfg->s3.bucket);
     req_reply_json(r, 200, o, REQ_NO_STORE);
 }
 
@@ -401,121 +402,7 @@ out:
     s3meta_free(&meta);
 }
 
-/* Every part S3 lists for an upload, gathered over as many ListParts
- * pages as it takes; then DONE runs. */
-struct parts_walk {
-    char *upload_id;
-    struct s3_part *parts;
-    size_t n, cap;
-    int marker;
-    void (*done)(struct req *r, struct parts_walk *w);
-    struct s3_part *wanted;         /* Complete: the client's list, sorted */
-    size_t n_wanted;
-};
-
-static void walk_free(void *p)
-{
-    struct parts_walk *w = p;
-
-    for (size_t i = 0; i < w->n; i++)
-        free(w->parts[i].etag);
-    for (size_t i = 0; i < w->n_wanted; i++)
-        free(w->wanted[i].etag);
-    free(w->parts);
-    free(w->wanted);
-    free(w->upload_id);
-    free(w);
-}
-
-static void walk_page(struct req *r, struct parts_walk *w);
-
-static void walk_page_done(const struct s3_result *res, void *arg)
-{
-    struct req *r = arg;
-    struct parts_walk *w = r->ctx;
-
-    r->op = NULL;
-    req_s3_account(r, res);
-    if (res->status != S3_OK) {
-        fail_multipart(r, res);
-        return;
-    }
-    if (w->n + res->n_parts > MAX_PARTS || w->n + res->n_parts < w->n) {
-        req_fail(r, 502, "s3_error", "S3 listed more than %d parts", MAX_PARTS);
-        return;
-    }
-    if (w->n + res->n_parts > w->cap) {
-        size_t cap = w->n + res->n_parts + 64;
-        struct s3_part *p = realloc(w->parts, cap * sizeof *p);
-        if (!p) {
-            req_fail(r, 500, "internal_error", "out of memory");
-            return;
-        }
-        w->parts = p;
-        w->cap = cap;
-    }
-    for (size_t i = 0; i < res->n_parts; i++) {
-        struct s3_part p = res->parts[i];
-        if (!(p.etag = strdup(p.etag ? p.etag : ""))) {
-            req_fail(r, 500, "internal_error", "out of memory");
-            return;
-        }
-        w->parts[w->n++] = p;
-    }
-    /* A marker that does not move would page forever. */
-    if (res->truncated && res->next_part_marker > w->marker) {
-        w->marker = res->next_part_marker;
-        walk_page(r, w);
-        return;
-    }
-    w->done(r, w);
-}
-
-static void walk_page(struct req *r, struct parts_walk *w)
-{
-    req_wait(r);
-    r->op = s3_list_parts(r->api->s3, r->key, w->upload_id, w->marker, walk_page_done, r);
-    if (!r->op)
-        req_fail(r, 503, "s3_unavailable", "cannot start the S3 request");
-}
-
-/*
- * List the parts of R's upload UPLOAD_ID, then DONE; WANTED (N_WANTED, may
- * be NULL) travels along. Takes UPLOAD_ID and WANTED in any case. R may be
- * answered (and gone) when this returns.
- */
-static void walk_start(struct req *r, char *upload_id, struct s3_part *wanted,
-                       size_t n_wanted, void (*done)(struct req *r, struct parts_walk *w))
-{
-    struct parts_walk *w = calloc(1, sizeof *w);
-
-    if (!w) {
-        free(upload_id);
-        for (size_t i = 0; i < n_wanted; i++)
-            free(wanted[i].etag);
-        free(wanted);
-        req_fail(r, 500, "internal_error", "out of memory");
-        return;
-    }
-    w->upload_id = upload_id;
-    w->wanted = wanted;
-    w->n_wanted = n_wanted;
-    w->done = done;
-    r->ctx = w;
-    r->ctx_free = walk_free;
-    walk_page(r, w);
-}
-
-static int64_t walk_total(const struct parts_walk *w)
-{
-    int64_t t = 0;
-
-    for (size_t i = 0; i < w->n; i++)
-        t += w->parts[i].size > 0 ? w->parts[i].size : 0;
-    return t;
-}
-
-static void list_done(struct req *r, struct parts_walk *w)
+static void list_done(struct req *r, struct s3walk *w)
 {
     struct json_object *a = json_object_new_array();
     char quoted[160];
@@ -527,10 +414,10 @@ static void list_done(struct req *r, struct parts_walk *w)
         json_object_object_add(p, "PartNumber", json_object_new_int(w->parts[i].number));
         json_object_object_add(p, "Size", json_object_new_int64(w->parts[i].size));
         snprintf(quoted, sizeof quoted, "\"%s\"", w->parts[i].etag);
-        add_string(p, "ETag", quoted);
+        s3h_add_string(p, "ETag", quoted);
         json_object_array_add(a, p);
     }
-    r->audit.size = walk_total(w);
+    r->audit.size = s3walk_total(w);
     req_reply_json(r, 200, a, REQ_NO_STORE);
 }
 
@@ -545,7 +432,7 @@ void handle_s3_list_parts(struct req *r)
     bool ok = upload_of(r, &q, &upload_id);
     query_free(&q);
     if (ok)
-        walk_start(r, upload_id, NULL, 0, list_done);
+        s3walk_start(r, upload_id, NULL, 0, list_done);
     else
         free(upload_id);
 }
@@ -585,7 +472,7 @@ void handle_s3_sign_part(struct req *r)
         req_fail(r, 400, "invalid_field", "partNumber must be 1 to %d", MAX_PARTS);
         goto out;
     }
-    if (!part_fits(r, n))
+    if (!s3h_part_fits(r, n))
         goto out;
     char *url = sign_part(r, upload_id, n, &expires);
     if (!url)
@@ -593,7 +480,7 @@ void handle_s3_sign_part(struct req *r)
     metrics_presign(METRICS_PRESIGN_UPLOAD);
     r->audit.expires_at = clock_wall() + (double)expires;
     struct json_object *o = json_object_new_object();
-    add_string(o, "url", url);
+    s3h_add_string(o, "url", url);
     json_object_object_add(o, "expires", json_object_new_int64(expires));
     free(url);
     req_reply_json(r, 200, o, REQ_NO_STORE);
@@ -638,7 +525,7 @@ void handle_s3_sign_batch(struct req *r)
                      MAX_PARTS);
             goto out;
         }
-        if (!part_fits(r, n)) {
+        if (!s3h_part_fits(r, n)) {
             json_object_put(urls);
             goto out;
         }
@@ -647,7 +534,7 @@ void handle_s3_sign_batch(struct req *r)
             json_object_put(urls);
             goto out;
         }
-        add_string(urls, num, url);
+        s3h_add_string(urls, num, url);
         free(url);
         p = comma ? comma + 1 : NULL;
     }
@@ -668,7 +555,7 @@ static void abort_done(const struct s3_result *res, void *arg)
     req_s3_account(r, res);
     /* Gone already is what the client wants. */
     if (res->status != S3_OK && res->status != S3_NOT_FOUND) {
-        fail_multipart(r, res);
+        s3h_fail_multipart(r, res);
         return;
     }
     req_reply_json(r, 200, json_object_new_object(), REQ_NO_STORE);
@@ -690,15 +577,6 @@ void handle_s3_abort(struct req *r)
     }
     free(upload_id);
     query_free(&q);
-}
-
-/* The listed part N, or NULL. */
-static const struct s3_part *listed(const struct parts_walk *w, int n)
-{
-    for (size_t i = 0; i < w->n; i++)
-        if (w->parts[i].number == n)
-            return &w->parts[i];
-    return NULL;
 }
 
 /* ETags compared without their quotes, in any case. */
@@ -731,7 +609,7 @@ static void over_limit_aborted(const struct s3_result *res, void *arg)
 }
 
 /* Over the limit: abort it (its parts cost storage) and say why. */
-static void abort_over_limit(struct req *r, const struct parts_walk *w, int64_t total)
+void s3h_abort_over_limit(struct req *r, const struct s3walk *w, int64_t total)
 {
     r->audit.size = total;
     req_wait(r);
@@ -748,26 +626,26 @@ static void complete_done(const struct s3_result *res, void *arg)
     r->op = NULL;
     req_s3_account(r, res);
     if (res->status != S3_OK) {
-        fail_multipart(r, res);
+        s3h_fail_multipart(r, res);
         return;
     }
     struct json_object *o = json_object_new_object();
-    add_string(o, "location", res->location);
-    add_string(o, "key", r->key);
-    add_string(o, "bucket", r->api->cfg->s3.bucket);
+    s3h_add_string(o, "location", res->location);
+    s3h_add_string(o, "key", r->key);
+    s3h_add_string(o, "bucket", r->api->cfg->s3.bucket);
     if (res->etag)
-        add_string(o, "etag", res->etag);
+        s3h_add_string(o, "etag", res->etag);
     req_reply_json(r, 200, o, REQ_NO_STORE);
 }
 
-static void complete_listed(struct req *r, struct parts_walk *w)
+static void complete_listed(struct req *r, struct s3walk *w)
 {
     int64_t total = 0;
 
     /* The object is made of the parts S3 has, as listed now: each must be
      * there with the ETag the client saw. */
     for (size_t i = 0; i < w->n_wanted; i++) {
-        const struct s3_part *p = listed(w, w->wanted[i].number);
+        const struct s3_part *p = s3walk_part(w, w->wanted[i].number);
         if (!p || !same_etag(p->etag, w->wanted[i].etag)) {
             req_fail(r, 400, "invalid_part", "part %d %s", w->wanted[i].number,
                      p ? "has another ETag in S3" : "was not uploaded");
@@ -776,7 +654,7 @@ static void complete_listed(struct req *r, struct parts_walk *w)
         total += p->size > 0 ? p->size : 0;
     }
     if (total > cfg_multipart_limit(r->api->cfg)) {
-        abort_over_limit(r, w, total);
+        s3h_abort_over_limit(r, w, total);
         return;
     }
     r->audit.size = total;
@@ -865,169 +743,7 @@ void handle_s3_complete(struct req *r)
         return;
     }
     query_free(&q);
-    walk_start(r, upload_id, parts, n, complete_listed);
-}
-
-/* ------------------------------------------------------------ /s3/sign */
-
-/* A presigned URL for R's key: METHOD, query Q (N_Q), headers H (N_H). */
-static void reply_signed(struct req *r, const char *method, const struct s3_param *q,
-                         size_t n_q, const struct s3_param *h, size_t n_h, bool with_key)
-{
-    char err[256];
-    struct s3_presign_req pr = { .method = method, .key = r->key, .query = q, .n_query = n_q,
-                                 .headers = h, .n_headers = n_h,
-                                 .expires = r->api->cfg->presign.expires };
-    struct s3_presigned p = { 0 };
-
-    enum s3_status st = s3_presign(r->api->s3, &pr, &p, err, sizeof err);
-    if (st != S3_OK) {
-        req_fail_presign(r, st, err);
-        return;
-    }
-    metrics_presign(METRICS_PRESIGN_UPLOAD);
-    r->audit.expires_at = clock_wall() + (double)p.expires_in;
-    struct json_object *o = json_object_new_object(), *hdrs = json_object_new_object();
-    add_string(o, "url", p.url);
-    if (with_key)
-        add_string(o, "key", r->key);
-    for (size_t i = 0; i < n_h; i++)
-        add_string(hdrs, h[i].name, h[i].value);
-    json_object_object_add(o, "headers", hdrs);
-    json_object_object_add(o, "expires", json_object_new_int64(p.expires_in));
-    s3_presigned_free(&p);
-    req_reply_json(r, 200, o, REQ_NO_STORE);
-}
-
-static void sign_complete_listed(struct req *r, struct parts_walk *w)
-{
-    int64_t total = walk_total(w);
-
-    if (total > cfg_multipart_limit(r->api->cfg)) {
-        abort_over_limit(r, w, total);
-        return;
-    }
-    r->audit.size = total;
-    struct s3_param q[1] = { { "uploadId", w->upload_id } };
-    reply_signed(r, "POST", q, 1, NULL, 0, false);
-}
-
-/* A new upload through /s3/sign: PutObject (MULTIPART false) or
- * CreateMultipartUpload, under a key presignd mints and returns (Uppy 6
- * takes it in place of its own proposal). */
-static void sign_new_upload(struct req *r, const char *proposal, bool multipart)
-{
-    const struct cfg *cfg = r->api->cfg;
-    bool failed = false;
-    int64_t size = -1;
-    const char *type;
-    char *key = NULL;
-
-    const char *filename = body_string(r, "filename", BODY_OPTIONAL, &failed);
-    const char *ctype = failed ? NULL : body_string(r, "type", BODY_EMPTY_IS_ABSENT, &failed);
-    if (!ctype && !failed)
-        ctype = body_string(r, "contentType", BODY_EMPTY_IS_ABSENT, &failed);
-    bool sized = !failed && body_int64(r, "size", 0, &size, &failed);
-    if (failed)
-        return;
-    /* Uppy proposes "<uuid>-<file name>": the name, when the page did not
-     * send it. */
-    if (!filename)
-        filename = keys_original_filename(proposal);
-    if (!handle_new_upload(r, filename, ctype, &key, &type))
-        return;
-    r->key = key;
-    int64_t limit = multipart ? cfg_multipart_limit(cfg) : cfg->presign.max_file_size;
-    if (!handle_size_ok(r, sized, size, limit, !multipart && cfg->uploads.require_size))
-        return;
-    r->audit.size = sized ? size : -1;
-    req_audit_subject(r, key);
-    char clen[24];
-    struct s3_param h[2] = { { "Content-Type", type } };
-    size_t nh = 1;
-    if (multipart) {
-        struct s3_param q[1] = { { "uploads", "" } };
-        reply_signed(r, "POST", q, 1, h, nh, true);
-        return;
-    }
-    if (sized) {
-        snprintf(clen, sizeof clen, "%" PRId64, size);
-        h[nh++] = (struct s3_param){ "Content-Length", clen };
-    }
-    reply_signed(r, "PUT", NULL, 0, h, nh, true);
-}
-
-void handle_s3_sign(struct req *r)
-{
-    bool failed = false;
-    int64_t part = 0;
-
-    const char *method = body_string(r, "method", BODY_REQUIRED, &failed);
-    const char *key = failed ? NULL : body_string(r, "key", BODY_REQUIRED, &failed);
-    const char *upload_id = failed ? NULL : body_string(r, "uploadId", BODY_OPTIONAL, &failed);
-    bool has_part = !failed && body_int64(r, "partNumber", 1, &part, &failed);
-    if (failed)
-        return;
-    if (strcmp(method, "GET") && strcmp(method, "PUT") && strcmp(method, "POST") &&
-        strcmp(method, "DELETE")) {
-        req_fail(r, 400, "invalid_field", "method must be GET, PUT, POST or DELETE");
-        return;
-    }
-    if (has_part && (part > MAX_PARTS || !upload_id)) {
-        req_fail(r, 400, "invalid_field", "partNumber must be 1 to %d, with an uploadId",
-                 MAX_PARTS);
-        return;
-    }
-    if (!upload_id) {
-        if (!strcmp(method, "PUT") || !strcmp(method, "POST")) {
-            r->audit.action = !strcmp(method, "PUT") ? "upload" : "multipart_create";
-            sign_new_upload(r, key, !strcmp(method, "POST"));
-        } else {
-            /* Reading and deleting objects go through /download-url and
-             * DELETE /files, with their own permissions. */
-            req_fail(r, 400, "invalid_field", "%s without an uploadId is not an upload",
-                     method);
-        }
-        return;
-    }
-    if (!upload_id_ok(r, upload_id))
-        return;
-    r->audit.upload_id = strdup(upload_id);
-    req_audit_subject(r, key);
-    if (!handle_key_allowed(r, key))
-        return;
-    if (!(r->key = strdup(key))) {
-        req_fail(r, 500, "internal_error", "out of memory");
-        return;
-    }
-    struct s3_param q[2] = { { "uploadId", upload_id } };
-    if (!strcmp(method, "PUT")) {
-        r->audit.action = "multipart_sign_part";
-        if (!has_part) {
-            req_fail(r, 400, "missing_field", "an UploadPart needs a partNumber");
-            return;
-        }
-        if (!part_fits(r, (int)part))
-            return;
-        char num[8];
-        snprintf(num, sizeof num, "%d", (int)part);
-        q[1] = (struct s3_param){ "partNumber", num };
-        reply_signed(r, "PUT", q, 2, NULL, 0, false);
-    } else if (!strcmp(method, "GET")) {
-        r->audit.action = "multipart_list_parts";
-        reply_signed(r, "GET", q, 1, NULL, 0, false);
-    } else if (!strcmp(method, "DELETE")) {
-        r->audit.action = "multipart_abort";
-        reply_signed(r, "DELETE", q, 1, NULL, 0, false);
-    } else {
-        r->audit.action = "multipart_complete";
-        char *id = strdup(upload_id);
-        if (!id) {
-            req_fail(r, 500, "internal_error", "out of memory");
-            return;
-        }
-        walk_start(r, id, NULL, 0, sign_complete_listed);
-    }
+    s3walk_start(r, upload_id, parts, n, complete_listed);
 }
 
 /* GET and DELETE share /s3/multipart/{uploadId}. */

@@ -2,7 +2,8 @@
  * handlers.h - the handler of every route (route.c's table names them) and
  * the per-worker state some of them keep. One file per resource:
  *   handle_presign.c   POST /upload-url, POST /upload-form, POST /download-url
- *   handle_s3.c        /s3/params, /s3/multipart..., /s3/sign (Uppy's routes)
+ *   handle_s3.c        /s3/params, /s3/multipart... (Uppy's routes)
+ *   handle_s3sign.c    POST /s3/sign (Uppy 6's signRequest)
  *   handle_files.c     GET /files, DELETE /files/{file_key}, POST /upload-complete
  *   handle_health.c    GET /health (one shared, cached S3 probe)
  *   handle_meta.c      GET /, /openapi.json, /metrics
