@@ -40,6 +40,7 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <event2/http.h>
 
@@ -362,6 +363,23 @@ static struct bufferevent *make_tls_bev(struct event_base *base, void *arg)
      * for HTTP/1.1 with lengths. */
     bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
     return guard(arg, base, bev, true);
+}
+
+void conns_closed(struct evhttp_connection *evcon, void *unused)
+{
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+    SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+
+    (void)unused;
+    /* evhttp frees the bufferevent next, and libevent's TLS bufferevent
+     * closes without an alert. The answer has left (evhttp calls this
+     * once its output is written); the client's close_notify is not
+     * waited for, as RFC 8446 allows. A session in error or still in its
+     * handshake gets none. */
+    if (ssl && SSL_is_init_finished(ssl) && !(SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN)) {
+        (void)SSL_shutdown(ssl);
+        ERR_clear_error();
+    }
 }
 
 void conns_attach_tls(struct conns *c, struct evhttp *http, SSL_CTX *ctx)

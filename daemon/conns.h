@@ -47,6 +47,15 @@ void conns_attach_tls(struct conns *c, struct evhttp *http, struct ssl_ctx_st *c
 void conns_request_started(struct conns *c, struct evhttp_connection *evcon);
 void conns_request_done(struct conns *c, struct evhttp_connection *evcon);
 
+/*
+ * evhttp's close callback for a connection between requests (the owner of
+ * its close callback sets this one when it lets go): a TLS connection ends
+ * with a close_notify alert (RFC 8446 6.1), once its last answer is written
+ * out, so that clients that read to the end see a clean end and keep their
+ * session for resumption. Nothing for plain connections.
+ */
+void conns_closed(struct evhttp_connection *evcon, void *unused);
+
 /* Drop the connections evhttp has closed since the last sweep (the count
  * lags by up to one sweep): call about once a second. */
 void conns_sweep(struct conns *c);

@@ -180,7 +180,7 @@ static void on_sent(struct evhttp_request *ev, void *arg)
     struct req *r = arg;
 
     (void)ev;
-    evhttp_connection_set_closecb(r->evcon, NULL, NULL);
+    evhttp_connection_set_closecb(r->evcon, conns_closed, NULL);
     /* The next request's headers have header_timeout from now. */
     conns_request_done(r->api->conns, r->evcon);
     req_free(r);
@@ -450,7 +450,7 @@ void req_forget(struct req *r)
         s3_cancel(r->op);
     r->op = NULL;
     if ((r->state == REQ_WAITING || r->state == REQ_SENDING) && r->evcon)
-        evhttp_connection_set_closecb(r->evcon, NULL, NULL);
+        evhttp_connection_set_closecb(r->evcon, conns_closed, NULL);
     if (r->state == REQ_SENDING)
         evhttp_request_set_on_complete_cb(r->ev, NULL, NULL);
     req_free(r);

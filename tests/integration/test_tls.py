@@ -826,15 +826,10 @@ def test_kept_alive_tls_requests_are_as_quick_as_plain_ones(presignd, pki, tmp_p
     assert med["TLS"] < med["plain"] + 0.010, med
 
 
-# ------------------------------------------------- known shortcomings
-# Each of these fails today and is marked so (strict: once presignd is
-# fixed the test passes, the run fails, and the mark must go).
-
-@pytest.mark.xfail(strict=True, reason="presignd closes TLS connections without a "
-                   "close_notify alert (RFC 8446 6.1): OpenSSL clients that read a "
-                   "'Connection: close' answer to its end get 'unexpected eof while reading' "
-                   "and mark their session not resumable")
 def test_connection_close_ends_with_close_notify(presignd, pki, tmp_path):
+    """A connection presignd closes ends with a close_notify alert (RFC 8446
+    6.1): without it OpenSSL clients that read a 'Connection: close' answer
+    to its end get 'unexpected eof while reading' and do not resume."""
     t = start_tls(presignd, pki, tmp_path)
     ctx = client_ctx(pki)
     # (Debian's Python sets OP_IGNORE_UNEXPECTED_EOF, which makes a missing
