@@ -145,8 +145,11 @@ class S3Server:
     in-process so that its daemons are our children and are reaped)."""
 
     def __init__(self, directory, bucket=TEST_BUCKET, access_key=None,
-                 secret_key=None, region=TEST_REGION, cors_origin=None):
+                 secret_key=None, region=TEST_REGION, cors_origin=None, memstore_bytes=None):
         self._mod = _load_s3_local()
+        # The OSD's RAM store: deleted objects are freed by RGW's garbage
+        # collection hours later, so a long run needs more than the default.
+        self.memstore_bytes = memstore_bytes
         self.dir = str(directory)
         self.bucket = bucket
         self.region = region
@@ -170,7 +173,9 @@ class S3Server:
         try:
             self._cluster.start(access_key=self.access_key, secret=self.secret_key,
                                 bucket=self.bucket, uid="presignd-test",
-                                region=self.region, cors_origin=self.cors_origin)
+                                region=self.region, cors_origin=self.cors_origin,
+                                **({"memstore_bytes": self.memstore_bytes}
+                                   if self.memstore_bytes else {}))
         except self._mod.Fail as e:
             raise RuntimeError("cannot start the local S3 server (radosgw) in %s:\n%s"
                                % (self.dir, e)) from None
