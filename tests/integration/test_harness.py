@@ -306,13 +306,14 @@ if mode == "orphan" and os.fork() == 0:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     time.sleep(60)
     sys.exit(0)
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.sendto(b"READY=1\nSTATUS=fake", os.environ["NOTIFY_SOCKET"])
 def stop(*a):
     if mode == "asan":
         print("==1==ERROR: AddressSanitizer: heap-buffer-overflow", flush=True)
     sys.exit(0)
+# The handler before READY=1: the harness may send TERM right after it.
 signal.signal(signal.SIGTERM, stop)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.sendto(b"READY=1\nSTATUS=fake", os.environ["NOTIFY_SOCKET"])
 while True:
     time.sleep(1)
 """
