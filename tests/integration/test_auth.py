@@ -487,7 +487,9 @@ def test_auth_flows_under_asan(presignd_asan, idp, tmp_path):
             403, "forbidden")
     codes = [d.get("/files", headers=bearer(KEYS["bob"])).status_code for _ in range(6)]
     assert 429 in codes
-    d.write_config(jwt_config(idp, tmp_path))
+    # The rate limit was shown above; the JWT flows below must not meet it
+    # on a fast machine (the reload keeps the other settings).
+    d.write_config(jwt_config(idp, tmp_path, rate_limit={"requests_per_second": 0}))
     d.reload()
     upload(d, idp.token(), "asan-jwt.txt")
     refused(d.get("/files", headers=bearer(idp.token(exp=int(time.time()) - 300))),
