@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/tcp.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -303,6 +304,20 @@ static void begin_drain(struct worker *w, const char *why)
     arm_tick(w, 0);
 }
 
+/* Free heap glibc may keep before a worker gives it back (1 MiB). */
+#define TRIM_SLACK ((size_t)1 << 20)
+
+/* After a burst (the buffers of hundreds of connections, curl's), glibc
+ * keeps the freed heap mapped and dirty: a worker that is idle gives it
+ * back, so its memory at rest does not remember its busiest second. */
+static void trim_when_idle(struct worker *w)
+{
+    if (!w->api || api_inflight(w->api) || conns_busy(w->conns))
+        return;
+    if (mallinfo2().fordblks >= TRIM_SLACK)
+        malloc_trim(0);
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -314,6 +329,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
             begin_drain(w, "the master is gone");
         else
             arm_tick(w, TICK_MS);
+        trim_when_idle(w);
         return;
     }
     int64_t now = clock_mono_ms();
