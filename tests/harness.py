@@ -35,6 +35,7 @@ import re
 import shutil
 import signal as _signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -1105,3 +1106,22 @@ class ImdsStub(HttpStub):
                 return doc, text, ""
             return 200, {"Content-Type": "application/json"}, json.dumps(doc)
         return 404, text, ""
+
+
+def wait_closed(sock, timeout):
+    """Seconds until the server closes SOCK, a plain or a TLS socket (end of
+    file or reset), reading and dropping whatever it sends; None if it is
+    still open after TIMEOUT."""
+    t0 = time.monotonic()
+    while True:
+        left = timeout - (time.monotonic() - t0)
+        if left <= 0:
+            return None
+        sock.settimeout(left)
+        try:
+            if sock.recv(65536) == b"":
+                return time.monotonic() - t0
+        except socket.timeout:
+            return None
+        except (ConnectionResetError, BrokenPipeError, ssl.SSLEOFError):
+            return time.monotonic() - t0

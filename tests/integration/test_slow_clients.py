@@ -31,7 +31,7 @@ from datetime import datetime, timezone
 import pytest
 
 import harness
-from harness import raw_request, read_response, wait_for
+from harness import raw_request, read_response, wait_closed, wait_for
 
 HEADER_TIMEOUT = 3          # seconds; short, so that the tests are quick
 SLACK = 1.0                 # what "closed within header_timeout" may take beyond it
@@ -66,24 +66,6 @@ def nofile():
             resource.setrlimit(resource.RLIMIT_NOFILE, (n, hard))
     yield want
     resource.setrlimit(resource.RLIMIT_NOFILE, old)
-
-
-def wait_closed(sock, timeout):
-    """Seconds until the server closes SOCK (end of file or reset), reading
-    and dropping whatever it sends; None if it is still open after TIMEOUT."""
-    t0 = time.monotonic()
-    while True:
-        left = timeout - (time.monotonic() - t0)
-        if left <= 0:
-            return None
-        sock.settimeout(left)
-        try:
-            if sock.recv(65536) == b"":
-                return time.monotonic() - t0
-        except socket.timeout:
-            return None
-        except (ConnectionResetError, BrokenPipeError):
-            return time.monotonic() - t0
 
 
 def trickle(sock, data, interval, limit):

@@ -49,7 +49,7 @@ import requests
 import yaml
 
 import harness
-from harness import RawResponse, free_port, raw_request, send_raw, wait_for
+from harness import RawResponse, free_port, raw_request, send_raw, wait_closed, wait_for
 
 HEADER_TIMEOUT = 2          # seconds, for the handshake deadline test
 SLACK = 1.0                 # what "closed within header_timeout" may take beyond it
@@ -253,24 +253,6 @@ def handshake_fails(port, ctx):
             return None
     except (ssl.SSLError, ConnectionError) as e:
         return e
-
-
-def wait_closed(sock, timeout):
-    """Seconds until the peer closes SOCK (end of file or reset), reading
-    and dropping whatever it sends; None if it is still open after TIMEOUT."""
-    t0 = time.monotonic()
-    while True:
-        left = timeout - (time.monotonic() - t0)
-        if left <= 0:
-            return None
-        sock.settimeout(left)
-        try:
-            if sock.recv(65536) == b"":
-                return time.monotonic() - t0
-        except socket.timeout:
-            return None
-        except (ConnectionResetError, BrokenPipeError, ssl.SSLEOFError):
-            return time.monotonic() - t0
 
 
 def client_hello(pki):
