@@ -358,6 +358,9 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     arm_tick(w, conns > 100 ? 10 * DRAIN_TICK_MS : DRAIN_TICK_MS);
 }
 
+/* What the master sends or forwards to a worker (w->sigs, in this order). */
+static const int worker_signals[5] = { SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGHUP };
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
@@ -382,9 +385,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 static int add_signals(struct worker *w)
 {
-    static const int sigs[5] = { SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGHUP };
     for (int i = 0; i < 5; i++) {
-        w->sigs[i] = evsignal_new(w->base, sigs[i], on_signal, w);
+        w->sigs[i] = evsignal_new(w->base, worker_signals[i], on_signal, w);
         if (!w->sigs[i] || evsignal_add(w->sigs[i], NULL) < 0)
             return -1;
     }
@@ -393,7 +395,7 @@ static int add_signals(struct worker *w)
     sigset_t set;
     sigemptyset(&set);
     for (int i = 0; i < 5; i++)
-        sigaddset(&set, sigs[i]);
+        sigaddset(&set, worker_signals[i]);
     sigaddset(&set, SIGCHLD);
     sigprocmask(SIG_UNBLOCK, &set, NULL);
     return 0;
@@ -434,6 +436,15 @@ static void worker_cleanup(struct worker *w)
         evhttp_free(w->http);
     /* After the evhttps: freeing their connections calls back into it. */
     conns_free(w->conns);
+    /* Freeing a signal event gives the signal its default action back,
+     * and the master goes on forwarding USR1 and HUP to a worker that is
+     * on its way out: blocked, such a signal cannot kill it in the middle
+     * of its exit handlers (OpenSSL's cleanup runs there). */
+    sigset_t leaving;
+    sigemptyset(&leaving);
+    for (int i = 0; i < 5; i++)
+        sigaddset(&leaving, worker_signals[i]);
+    sigprocmask(SIG_BLOCK, &leaving, NULL);
     for (int i = 0; i < 5; i++)
         if (w->sigs[i])
             event_free(w->sigs[i]);
