@@ -70,6 +70,10 @@ struct listener {
     struct evhttp_bound_socket *bound;
 };
 
+/* What the master sends or forwards to a worker (w->sigs, in this order). */
+static const int worker_signals[] = { SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGHUP };
+#define N_WORKER_SIGNALS (sizeof worker_signals / sizeof worker_signals[0])
+
 struct worker {
     const struct cfg *cfg;
     struct event_base *base;
@@ -83,7 +87,7 @@ struct worker {
     struct api *api;
     struct conns *conns;                    /* client connections: count, header deadline */
     bool at_conn_limit;                     /* server.max_connections reached */
-    struct event *sigs[5];
+    struct event *sigs[N_WORKER_SIGNALS];
     struct event *tick;
     struct event *accept_resume;            /* re-enables paused listeners */
     int64_t accept_warned;                  /* last "accept paused" warning */
@@ -358,9 +362,6 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     arm_tick(w, conns > 100 ? 10 * DRAIN_TICK_MS : DRAIN_TICK_MS);
 }
 
-/* What the master sends or forwards to a worker (w->sigs, in this order). */
-static const int worker_signals[5] = { SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGHUP };
-
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
@@ -383,9 +384,16 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     }
 }
 
+static void worker_sigset(sigset_t *set)
+{
+    sigemptyset(set);
+    for (size_t i = 0; i < N_WORKER_SIGNALS; i++)
+        sigaddset(set, worker_signals[i]);
+}
+
 static int add_signals(struct worker *w)
 {
-    for (int i = 0; i < 5; i++) {
+    for (size_t i = 0; i < N_WORKER_SIGNALS; i++) {
         w->sigs[i] = evsignal_new(w->base, worker_signals[i], on_signal, w);
         if (!w->sigs[i] || evsignal_add(w->sigs[i], NULL) < 0)
             return -1;
@@ -393,9 +401,7 @@ static int add_signals(struct worker *w)
     /* The master forks us with its signals blocked; libevent has its
      * handlers now, so let them (and anything pending) in. */
     sigset_t set;
-    sigemptyset(&set);
-    for (int i = 0; i < 5; i++)
-        sigaddset(&set, worker_signals[i]);
+    worker_sigset(&set);
     sigaddset(&set, SIGCHLD);
     sigprocmask(SIG_UNBLOCK, &set, NULL);
     return 0;
@@ -441,11 +447,9 @@ static void worker_cleanup(struct worker *w)
      * on its way out: blocked, such a signal cannot kill it in the middle
      * of its exit handlers (OpenSSL's cleanup runs there). */
     sigset_t leaving;
-    sigemptyset(&leaving);
-    for (int i = 0; i < 5; i++)
-        sigaddset(&leaving, worker_signals[i]);
+    worker_sigset(&leaving);
     sigprocmask(SIG_BLOCK, &leaving, NULL);
-    for (int i = 0; i < 5; i++)
+    for (size_t i = 0; i < N_WORKER_SIGNALS; i++)
         if (w->sigs[i])
             event_free(w->sigs[i]);
     if (w->tick)
